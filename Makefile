@@ -1,0 +1,84 @@
+# skwebhooks - the two commands of the README, and their helpers.
+#
+#   make run    install what is missing, build, start on 127.0.0.1:8080 (SQLite under ./var/)
+#   make test   install what the tests need, build, run every test
+#
+# Both are idempotent. Packages are installed only when missing (needs root).
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+LISTEN     ?= 127.0.0.1:8080
+DB         ?= sqlite:./var/skwebhooks.db
+
+BUILD_PKGS = build-essential meson ninja-build pkg-config libmicrohttpd-dev \
+             libcurl4-openssl-dev libjansson-dev libsqlite3-dev libsodium-dev \
+             ca-certificates
+TEST_PKGS  = nodejs openssl binutils sqlite3
+
+.PHONY: all deps test-deps build run test test-unit test-e2e test-asan clean
+
+all: build
+
+# Installs the Debian packages in $(1) that are not installed yet.
+define apt_install
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+		grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		if [ "$$(id -u)" != 0 ]; then echo "run as root, or install:" $$missing; exit 1; fi; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
+deps:
+	$(call apt_install,$(BUILD_PKGS))
+
+test-deps: deps
+	@command -v node >/dev/null 2>&1 || { $(MAKE) --no-print-directory apt-node; }
+	$(call apt_install,openssl binutils sqlite3)
+
+apt-node:
+	$(call apt_install,nodejs)
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+run: build
+	@mkdir -p var && chmod 700 var
+	@if [ ! -f var/dev-account.json ]; then \
+		umask 077; \
+		$(BUILD)/skwebhooks account create "Development" --db $(DB) --json > var/dev-account.json && \
+		echo "Created the development account (also saved in var/dev-account.json):" && \
+		cat var/dev-account.json; \
+	else \
+		echo "Development account (from var/dev-account.json):"; cat var/dev-account.json; \
+	fi
+	@echo "Try: curl -H \"Authorization: Bearer \$$(sed 's/.*\"api_key\":\"\([^\"]*\)\".*/\1/' var/dev-account.json)\" http://$(LISTEN)/api/v1/webhooks"
+	exec $(BUILD)/skwebhooks serve --listen $(LISTEN) --db $(DB) --key-file var/skwebhooks.key
+
+test-unit: build
+	meson test -C $(BUILD) --suite unit --print-errorlogs
+
+test-e2e: build
+	SKW_BIN=$(BUILD)/skwebhooks node --test --test-concurrency=2 tests/e2e/
+
+test: test-deps build test-unit test-e2e
+
+# The same suite under AddressSanitizer and UndefinedBehaviorSanitizer, -Werror.
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true \
+		-Dbuildtype=debug
+
+test-asan: test-deps $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		meson test -C $(ASAN_BUILD) --suite unit --print-errorlogs
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		SKW_BIN=$(ASAN_BUILD)/skwebhooks node --test --test-concurrency=2 tests/e2e/
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

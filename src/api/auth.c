@@ -1,0 +1,95 @@
+/*
+ * auth.c - who is asking: the bearer API key and, for platform keys, the
+ * account named in X-Account-Id.
+ *
+ * Keys are looked up by their keyed hash, so the comparison is an index
+ * lookup of a 256-bit digest rather than a byte-by-byte compare of the key.
+ * An account key is confined to its own account whatever headers it sends.
+ */
+#include "internal.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "../core/err.h"
+
+static enum MHD_Result unauthorized(struct skw_req *r, const char *why)
+{
+	enum MHD_Result ret;
+	struct MHD_Response *resp;
+	json_t *err = json_pack("{s:{s:s, s:s}}", "error", "code", "unauthorized", "message", why);
+	char *text = json_dumps(err, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+	json_decref(err);
+	if (!text)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer_with_free_callback(strlen(text), text, free);
+	if (!resp) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"skwebhooks\"");
+	ret = MHD_queue_response(r->conn, MHD_HTTP_UNAUTHORIZED, resp);
+	MHD_destroy_response(resp);
+	r->status = MHD_HTTP_UNAUTHORIZED;
+	return ret;
+}
+
+bool skw_auth(struct skw_req *r, bool need_account, enum MHD_Result *res)
+{
+	const char *h = skw_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *acct = skw_req_header(r, "X-Account-Id");
+	unsigned char hash[SKW_KEY_HASH_LEN];
+	struct skw_apikey key;
+	int rc;
+
+	if (!h || strncasecmp(h, "Bearer ", 7) || strlen(h + 7) < 5 ||
+	    strlen(h + 7) >= SKW_APIKEY_MAX) {
+		*res = unauthorized(r, "send an API key as Authorization: Bearer skw_...");
+		return false;
+	}
+	skw_apikey_hash(h + 7, hash);
+	rc = skw_store_apikey_find(r->api->cfg.store, hash, &key);
+	if (rc == SKW_ENOTFOUND || (!rc && key.revoked_at)) {
+		*res = unauthorized(r, "the API key is not valid or has been revoked");
+		return false;
+	}
+	if (rc) {
+		*res = skw_reply_store_error(r, rc);
+		return false;
+	}
+	skw_strlcpy(r->who.key_id, key.id, sizeof(r->who.key_id));
+	r->who.is_platform = key.is_platform;
+	if (!key.is_platform) {
+		if (acct && strcmp(acct, key.account_id)) {
+			*res = skw_reply_error(r, MHD_HTTP_FORBIDDEN, "forbidden", NULL,
+					       "an account key cannot act for another account");
+			return false;
+		}
+		skw_strlcpy(r->who.account_id, key.account_id, sizeof(r->who.account_id));
+		return true;
+	}
+	if (!need_account)
+		return true;
+	if (!acct || !*acct) {
+		*res = skw_reply_error(r, MHD_HTTP_BAD_REQUEST, "account_required", NULL,
+				       "a platform key must name the account in X-Account-Id");
+		return false;
+	}
+	{
+		struct skw_account a;
+
+		rc = skw_store_account_get(r->api->cfg.store, acct, &a);
+		if (rc) {
+			*res = rc == SKW_ENOTFOUND
+				       ? skw_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found",
+							 NULL, "no such account")
+				       : skw_reply_store_error(r, rc);
+			return false;
+		}
+		skw_account_cleanup(&a);
+	}
+	skw_strlcpy(r->who.account_id, acct, sizeof(r->who.account_id));
+	return true;
+}

@@ -1,0 +1,80 @@
+/*
+ * internal.h - what the API's handlers share: the request being served,
+ * reply helpers and the authenticated principal. Not for other modules.
+ */
+#ifndef SKW_API_INTERNAL_H
+#define SKW_API_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "api.h"
+
+struct skw_api {
+	struct skw_api_config cfg;
+	struct MHD_Daemon *daemon;
+	int port;
+};
+
+struct skw_principal {
+	char key_id[SKW_ID_MAX];
+	char account_id[SKW_ID_MAX]; /* the account acted as ("" when none) */
+	bool is_platform;
+};
+
+struct skw_req {
+	struct skw_api *api;
+	struct MHD_Connection *conn;
+	const char *method;
+	char path[512];
+	char *body;
+	size_t body_len;
+	size_t body_cap;
+	bool is_too_big;
+	int64_t started_mono;
+	unsigned status; /* of the reply, for the access log */
+	struct skw_principal who;
+};
+
+#define SKW_MAX_SEGMENTS 8
+
+/* Reply helpers; each queues the response and returns MHD's result. */
+enum MHD_Result skw_reply_json(struct skw_req *r, unsigned status, json_t *body /* stolen */);
+enum MHD_Result skw_reply_error(struct skw_req *r, unsigned status, const char *code,
+				const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+enum MHD_Result skw_reply_empty(struct skw_req *r, unsigned status);
+enum MHD_Result skw_reply_not_found(struct skw_req *r);
+enum MHD_Result skw_reply_method(struct skw_req *r, const char *allow);
+enum MHD_Result skw_reply_store_error(struct skw_req *r, int rc);
+
+/*
+ * Parses the request body as a JSON object. On failure replies (400/415)
+ * and returns NULL with *res set; returns owned json_t otherwise.
+ */
+json_t *skw_req_json(struct skw_req *r, enum MHD_Result *res);
+/* Header value or NULL (borrowed from MHD). */
+const char *skw_req_header(struct skw_req *r, const char *name);
+/* Query argument or NULL (borrowed from MHD). */
+const char *skw_req_arg(struct skw_req *r, const char *name);
+
+/* auth.c: authenticates the bearer key and the X-Account-Id header; on
+ * failure replies and returns false with *res set. need_account: the route
+ * acts on one account's data. */
+bool skw_auth(struct skw_req *r, bool need_account, enum MHD_Result *res);
+
+/* Handlers: seg are the path segments after /api/v1/. */
+enum MHD_Result skw_h_accounts(struct skw_req *r, char **seg, size_t n_seg);
+enum MHD_Result skw_h_webhooks(struct skw_req *r, char **seg, size_t n_seg);
+enum MHD_Result skw_h_events(struct skw_req *r, char **seg, size_t n_seg);
+enum MHD_Result skw_h_deliveries(struct skw_req *r, const char *webhook_id);
+enum MHD_Result skw_h_test(struct skw_req *r, const char *webhook_id);
+
+/* RFC 3339 string or JSON null for 0. */
+json_t *skw_json_time(int64_t ms);
+
+#endif

@@ -1,0 +1,423 @@
+/*
+ * server.c - the libmicrohttpd daemon: accepts connections (one thread
+ * each), gathers request bodies under the size limit, routes to handlers,
+ * writes the access log and the one error shape.
+ *
+ * Invariants: every request gets exactly one response queued; the access
+ * log line names method, path (never the query string, which could carry
+ * cursors but never secrets anyway), status and duration, and nothing from
+ * headers.
+ */
+#include "internal.h"
+
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "../core/err.h"
+#include "../core/log.h"
+
+static enum MHD_Result queue(struct skw_req *r, unsigned status, struct MHD_Response *resp,
+			     const char *content_type)
+{
+	enum MHD_Result ret;
+
+	if (!resp)
+		return MHD_NO;
+	if (content_type)
+		MHD_add_response_header(resp, "Content-Type", content_type);
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	ret = MHD_queue_response(r->conn, status, resp);
+	MHD_destroy_response(resp);
+	r->status = status;
+	return ret;
+}
+
+enum MHD_Result skw_reply_json(struct skw_req *r, unsigned status, json_t *body)
+{
+	char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	struct MHD_Response *resp;
+
+	json_decref(body);
+	if (!text)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer_with_free_callback(strlen(text), text, free);
+	if (!resp)
+		free(text);
+	return queue(r, status, resp, "application/json");
+}
+
+enum MHD_Result skw_reply_error(struct skw_req *r, unsigned status, const char *code,
+				const char *field, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	json_t *err;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	err = json_pack("{s:s, s:s}", "code", code, "message", msg);
+	if (field)
+		json_object_set_new(err, "field", json_string(field));
+	return skw_reply_json(r, status, json_pack("{s:o}", "error", err));
+}
+
+enum MHD_Result skw_reply_empty(struct skw_req *r, unsigned status)
+{
+	return queue(r, status, MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT), NULL);
+}
+
+enum MHD_Result skw_reply_not_found(struct skw_req *r)
+{
+	return skw_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", NULL,
+			       "no such resource");
+}
+
+enum MHD_Result skw_reply_method(struct skw_req *r, const char *allow)
+{
+	char msg[128];
+	json_t *err;
+	char *text;
+	struct MHD_Response *resp;
+
+	snprintf(msg, sizeof(msg), "%s is not allowed here; allowed: %s", r->method, allow);
+	err = json_pack("{s:{s:s, s:s}}", "error", "code", "method_not_allowed", "message", msg);
+	text = json_dumps(err, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(err);
+	if (!text)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer_with_free_callback(strlen(text), text, free);
+	if (!resp) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Allow", allow);
+	return queue(r, MHD_HTTP_METHOD_NOT_ALLOWED, resp, "application/json");
+}
+
+enum MHD_Result skw_reply_store_error(struct skw_req *r, int rc)
+{
+	switch (rc) {
+	case SKW_ENOTFOUND:
+		return skw_reply_not_found(r);
+	case SKW_EUNAVAIL:
+		return skw_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", NULL,
+				       "the database is unavailable; try again");
+	default:
+		skw_error("http store error path=%s rc=%d (%s)", r->path, rc, skw_strerror(rc));
+		return skw_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", NULL,
+				       "internal error");
+	}
+}
+
+const char *skw_req_header(struct skw_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *skw_req_arg(struct skw_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static bool is_json_type(const char *ct)
+{
+	size_t n = strlen("application/json");
+
+	if (!ct || strncasecmp(ct, "application/json", n))
+		return false;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+json_t *skw_req_json(struct skw_req *r, enum MHD_Result *res)
+{
+	json_error_t jerr;
+	json_t *j;
+
+	if (!r->body_len) {
+		*res = skw_reply_error(r, MHD_HTTP_BAD_REQUEST, "malformed_json", NULL,
+				       "the request body is empty; send a JSON object");
+		return NULL;
+	}
+	if (!is_json_type(skw_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+		*res = skw_reply_error(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+				       "unsupported_media_type", NULL,
+				       "send the body as Content-Type: application/json");
+		return NULL;
+	}
+	j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!j) {
+		*res = skw_reply_error(r, MHD_HTTP_BAD_REQUEST, "malformed_json", NULL,
+				       "malformed JSON at line %d column %d: %s", jerr.line,
+				       jerr.column, jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		*res = skw_reply_error(r, MHD_HTTP_BAD_REQUEST, "wrong_type", NULL,
+				       "the request body must be a JSON object");
+		return NULL;
+	}
+	return j;
+}
+
+json_t *skw_json_time(int64_t ms)
+{
+	char buf[40];
+
+	if (!ms)
+		return json_null();
+	skw_time_format(ms, buf, sizeof(buf));
+	return json_string(buf);
+}
+
+static enum MHD_Result route_healthz(struct skw_req *r)
+{
+	if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD"))
+		return skw_reply_method(r, "GET");
+	if (skw_store_ping(r->api->cfg.store))
+		return skw_reply_json(r, MHD_HTTP_SERVICE_UNAVAILABLE,
+				      json_pack("{s:s, s:s}", "status", "unavailable", "database",
+						"unreachable"));
+	return skw_reply_json(r, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
+}
+
+/* Splits path (modified in place) at '/' into seg; returns the count or -1. */
+static int split_path(char *path, char **seg, size_t max)
+{
+	size_t n = 0;
+	char *p = path;
+
+	while (*p == '/')
+		p++;
+	while (*p) {
+		char *slash = strchr(p, '/');
+
+		if (n == max)
+			return -1;
+		seg[n++] = p;
+		if (!slash)
+			break;
+		*slash = '\0';
+		p = slash + 1;
+		if (!*p)
+			break; /* tolerate one trailing slash */
+	}
+	return (int)n;
+}
+
+static enum MHD_Result dispatch(struct skw_req *r)
+{
+	char path[sizeof(r->path)];
+	char *seg[SKW_MAX_SEGMENTS];
+	int n;
+
+	if (!strcmp(r->path, "/healthz"))
+		return route_healthz(r);
+	memcpy(path, r->path, sizeof(path));
+	n = split_path(path, seg, SKW_MAX_SEGMENTS);
+	if (n >= 3 && !strcmp(seg[0], "api") && !strcmp(seg[1], "v1")) {
+		if (r->is_too_big)
+			return skw_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
+					       NULL, "the request body is over %zu bytes",
+					       r->api->cfg.max_body);
+		if (!strcmp(seg[2], "accounts"))
+			return skw_h_accounts(r, seg + 3, (size_t)n - 3);
+		if (!strcmp(seg[2], "webhooks"))
+			return skw_h_webhooks(r, seg + 3, (size_t)n - 3);
+		if (!strcmp(seg[2], "events"))
+			return skw_h_events(r, seg + 3, (size_t)n - 3);
+	}
+	return skw_reply_not_found(r);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	struct skw_api *api = cls;
+	struct skw_req *r = *con_cls;
+
+	(void)version;
+	if (!r) {
+		const char *cl;
+		long long clen;
+
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return MHD_NO;
+		r->api = api;
+		r->conn = conn;
+		r->method = method;
+		r->started_mono = skw_mono_ms();
+		skw_strlcpy(r->path, url, sizeof(r->path));
+		*con_cls = r;
+		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						 MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl && skw_parse_int(cl, 0, INT64_MAX, &clen) &&
+		    (unsigned long long)clen > api->cfg.max_body)
+			r->is_too_big = true;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+
+		*upload_data_size = 0;
+		if (r->is_too_big || r->body_len + n > r->api->cfg.max_body) {
+			r->is_too_big = true;
+			return MHD_YES;
+		}
+		if (r->body_len + n + 1 > r->body_cap) {
+			size_t cap = r->body_cap ? r->body_cap : 4096;
+			char *b;
+
+			while (cap < r->body_len + n + 1)
+				cap *= 2;
+			b = realloc(r->body, cap);
+			if (!b)
+				return MHD_NO;
+			r->body = b;
+			r->body_cap = cap;
+		}
+		memcpy(r->body + r->body_len, upload_data, n);
+		r->body_len += n;
+		r->body[r->body_len] = '\0';
+		return MHD_YES;
+	}
+	return dispatch(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct skw_req *r = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	if (!r)
+		return;
+	skw_info("http method=%s path=%s status=%u duration_ms=%lld%s", r->method, r->path,
+		 r->status, (long long)(skw_mono_ms() - r->started_mono),
+		 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
+	free(r->body);
+	free(r);
+	*con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	skw_warn("http %s", msg);
+}
+
+static int resolve_listen(const char *listen, struct sockaddr_storage *ss, char *err,
+			  size_t err_len)
+{
+	char host[256];
+	const char *colon, *port, *h = listen;
+	size_t hlen;
+	struct addrinfo hints = {0}, *ai = NULL;
+	int rc;
+
+	if (listen[0] == '[') {
+		const char *close = strchr(listen, ']');
+
+		if (!close || close[1] != ':')
+			goto bad;
+		h = listen + 1;
+		hlen = (size_t)(close - h);
+		port = close + 2;
+	} else {
+		colon = strrchr(listen, ':');
+		if (!colon)
+			goto bad;
+		hlen = (size_t)(colon - listen);
+		port = colon + 1;
+	}
+	if (hlen >= sizeof(host) || !*port)
+		goto bad;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	rc = getaddrinfo(hlen ? host : NULL, port, &hints, &ai);
+	if (rc) {
+		snprintf(err, err_len, "cannot resolve listen address %s: %s", listen,
+			 gai_strerror(rc));
+		return SKW_EINVAL;
+	}
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	freeaddrinfo(ai);
+	return 0;
+bad:
+	snprintf(err, err_len, "listen address must be HOST:PORT, got \"%s\"", listen);
+	return SKW_EINVAL;
+}
+
+int skw_api_start(const struct skw_api_config *c, struct skw_api **out, char *err,
+		  size_t err_len)
+{
+	struct sockaddr_storage ss = {0};
+	struct skw_api *a;
+	const union MHD_DaemonInfo *info;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+			 MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+	int rc;
+
+	rc = resolve_listen(c->listen, &ss, err, err_len);
+	if (rc)
+		return rc;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return SKW_ENOMEM;
+	a->cfg = *c;
+	a->daemon = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)2000,
+		MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1024 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+	if (!a->daemon) {
+		snprintf(err, err_len, "cannot listen on %s (address in use or not permitted)",
+			 c->listen);
+		free(a);
+		return SKW_EIO;
+	}
+	info = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	a->port = info ? info->port : 0;
+	*out = a;
+	return 0;
+}
+
+int skw_api_port(const struct skw_api *a)
+{
+	return a->port;
+}
+
+void skw_api_quiesce(struct skw_api *a)
+{
+	MHD_socket s = MHD_quiesce_daemon(a->daemon);
+
+	if (s != MHD_INVALID_SOCKET)
+		close(s);
+}
+
+void skw_api_stop(struct skw_api *a)
+{
+	if (!a)
+		return;
+	MHD_stop_daemon(a->daemon);
+	free(a);
+}

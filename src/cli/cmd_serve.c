@@ -1,0 +1,167 @@
+/*
+ * cmd_serve.c - `skwebhooks serve`: opens the store and the keyring, starts
+ * the delivery engine and the HTTP server, and shuts down gracefully on
+ * SIGTERM/SIGINT (stop accepting, finish requests in flight, let attempts in
+ * flight finish within the grace period, release the rest, exit 0).
+ *
+ * Signals are blocked in every thread and taken synchronously with sigwait
+ * here, so no handler runs in a random thread.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "../api/api.h"
+#include "../core/err.h"
+#include "../core/log.h"
+#include "cli.h"
+
+static const char usage[] =
+	"usage: skwebhooks serve [options]\n"
+	"\n"
+	"Runs the API, the settings pages and the delivery engine.\n"
+	"\n"
+	"  --listen HOST:PORT       where to listen (default $SKWEBHOOKS_LISTEN or " SKW_DEFAULT_LISTEN ")\n"
+	"  --db URL                 database (default $SKWEBHOOKS_DB or " SKW_DEFAULT_DB ")\n"
+	"  --key-file PATH          key that encrypts signing secrets; created (0600) on first\n"
+	"                           start (default $SKWEBHOOKS_KEY_FILE or " SKW_DEFAULT_KEY_FILE ").\n"
+	"                           $SKWEBHOOKS_SECRET_KEY (base64 of 32 bytes) replaces it\n"
+	"  --retry-schedule LIST    delays before each retry, e.g. 5s,5m,30m (default\n"
+	"                           5s,5m,30m,2h,5h,10h,10h,14h,20h,24h, each +-20%% jitter)\n"
+	"  --ca-file PEM            extra CA certificates trusted for receivers\n"
+	"  --max-body BYTES         largest request body accepted (default 262144)\n"
+	"  --shutdown-grace DUR     how long attempts in flight may finish on shutdown (10s)\n"
+	"  --max-in-flight N        attempts in flight over all webhooks (default 10000)\n"
+	"  --per-webhook-in-flight N  attempts in flight to one webhook (default 64)\n"
+	"  --log-level LEVEL        debug, info, warn or error (default info)\n"
+	"  --allow-http             UNSAFE outside tests: accept and send to http:// URLs\n"
+	"  --allow-net CIDR         UNSAFE outside tests: let the sender reach this range\n"
+	"                           (e.g. 127.0.0.0/8); repeatable\n"
+	"  --unsafe-no-fsync        do not fsync commits (benchmarks only: loses data on crash)\n";
+
+static void parse_size(struct skw_cli *c, const char *opt, const char *v, long long min,
+		       long long max, size_t *out)
+{
+	long long n;
+
+	if (!skw_parse_int(v, min, max, &n))
+		skw_cli_usage_error(c, "--%s must be an integer from %lld to %lld", opt, min, max);
+	*out = (size_t)n;
+}
+
+int skw_cmd_serve(int argc, char **argv)
+{
+	struct skw_cli c;
+	struct skw_engine_config ec;
+	struct skw_api_config ac = {0};
+	struct skw_store_options so = {.is_durable = true};
+	struct skw_keyring *kr = NULL;
+	struct skw_store *store = NULL;
+	struct skw_engine *engine = NULL;
+	struct skw_api *api = NULL;
+	const char *listen = getenv("SKWEBHOOKS_LISTEN");
+	const char *v = NULL;
+	char err[512] = "";
+	int64_t grace = 10000;
+	sigset_t sigs;
+	int sig = 0, rc;
+
+	skw_cli_init(&c, "skwebhooks serve", usage);
+	skw_engine_config_defaults(&ec);
+	ac.max_body = 256 * 1024;
+	if (!listen || !*listen)
+		listen = SKW_DEFAULT_LISTEN;
+	for (int i = 1; i < argc; i++) {
+		if (skw_cli_common(&c, argc, argv, &i) ||
+		    skw_cli_opt(&c, argc, argv, &i, "listen", &listen))
+			continue;
+		if (skw_cli_opt(&c, argc, argv, &i, "allow-http", NULL)) {
+			ac.allow_http = ec.allow_http = true;
+		} else if (skw_cli_opt(&c, argc, argv, &i, "allow-net", &v)) {
+			if (skw_guard_allow(&ec.guard, v))
+				skw_cli_usage_error(&c, "--allow-net: \"%s\" is not a CIDR range",
+						    v);
+		} else if (skw_cli_opt(&c, argc, argv, &i, "ca-file", &v)) {
+			ec.ca_file = v;
+		} else if (skw_cli_opt(&c, argc, argv, &i, "retry-schedule", &v)) {
+			if (!skw_engine_parse_schedule(&ec, v))
+				skw_cli_usage_error(&c,
+						    "--retry-schedule must look like 5s,5m,30m "
+						    "(at most %d steps)",
+						    SKW_RETRY_MAX_STEPS);
+		} else if (skw_cli_opt(&c, argc, argv, &i, "max-body", &v)) {
+			parse_size(&c, "max-body", v, 1024, 64 * 1024 * 1024, &ac.max_body);
+		} else if (skw_cli_opt(&c, argc, argv, &i, "max-in-flight", &v)) {
+			parse_size(&c, "max-in-flight", v, 1, 100000, &ec.max_in_flight);
+		} else if (skw_cli_opt(&c, argc, argv, &i, "per-webhook-in-flight", &v)) {
+			parse_size(&c, "per-webhook-in-flight", v, 1, 10000,
+				   &ec.per_webhook_in_flight);
+		} else if (skw_cli_opt(&c, argc, argv, &i, "shutdown-grace", &v)) {
+			if (!skw_parse_duration(v, &grace))
+				skw_cli_usage_error(&c, "--shutdown-grace must be a duration like 10s");
+		} else if (skw_cli_opt(&c, argc, argv, &i, "log-level", &v)) {
+			if (!strcmp(v, "debug"))
+				skw_log_set_level(SKW_LOG_DEBUG);
+			else if (!strcmp(v, "info"))
+				skw_log_set_level(SKW_LOG_INFO);
+			else if (!strcmp(v, "warn"))
+				skw_log_set_level(SKW_LOG_WARN);
+			else if (!strcmp(v, "error"))
+				skw_log_set_level(SKW_LOG_ERROR);
+			else
+				skw_cli_usage_error(&c, "--log-level must be debug, info, warn or error");
+		} else if (skw_cli_opt(&c, argc, argv, &i, "unsafe-no-fsync", NULL)) {
+			so.is_durable = false;
+		} else {
+			skw_cli_usage_error(&c, "unknown argument %s", argv[i]);
+		}
+	}
+
+	/* Block the shutdown signals before any thread exists. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	rc = skw_keyring_load(c.key_file, getenv("SKWEBHOOKS_SECRET_KEY"), &kr, err, sizeof(err));
+	if (rc)
+		skw_cli_fail(&c, "%s", err[0] ? err : "cannot load the secret key");
+	so.url = c.db;
+	rc = skw_store_open(&so, &store, err, sizeof(err));
+	if (rc)
+		skw_cli_fail(&c, "cannot open the database: %s", err[0] ? err : skw_strerror(rc));
+	ec.store = store;
+	ec.keyring = kr;
+	rc = skw_engine_start(&ec, &engine);
+	if (rc)
+		skw_cli_fail(&c, "cannot start the delivery engine: %s", skw_strerror(rc));
+	ac.store = store;
+	ac.keyring = kr;
+	ac.engine = engine;
+	ac.listen = listen;
+	rc = skw_api_start(&ac, &api, err, sizeof(err));
+	if (rc) {
+		skw_engine_stop(engine, 0);
+		skw_cli_fail(&c, "%s", err);
+	}
+	skw_info("serve listening=%s port=%d db=%s version=%s%s%s", listen, skw_api_port(api),
+		 strncmp(c.db, "sqlite:", 7) ? "(postgres)" : c.db, SKW_VERSION,
+		 ac.allow_http ? " UNSAFE allow_http=1" : "",
+		 ec.guard.n_allow ? " UNSAFE allow_net=1" : "");
+
+	while (sigwait(&sigs, &sig) != 0)
+		;
+	skw_info("serve shutting down signal=%s grace_ms=%lld", sig == SIGTERM ? "TERM" : "INT",
+		 (long long)grace);
+	skw_api_quiesce(api);
+	skw_api_stop(api);
+	skw_engine_stop(engine, grace);
+	skw_store_close(store);
+	skw_keyring_free(kr);
+	skw_info("serve stopped");
+	return 0;
+}

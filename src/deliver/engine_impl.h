@@ -1,0 +1,159 @@
+/*
+ * engine_impl.h - what engine.c (lifecycle, store thread) and transfer.c
+ * (curl thread) share. Not for use outside src/deliver/.
+ *
+ * A struct job carries one claimed delivery from the store thread to the
+ * curl thread and its result back:
+ *
+ *   store thread: claim -> job -> inbox --(curl_multi_wakeup)--> curl thread
+ *   curl thread:  start (easy handle from the pool) ... done -> outbox
+ *   store thread: outbox -> skw_store_complete / skw_store_release -> free list
+ *
+ * Ownership: the store thread allocates and recycles jobs; while a job sits
+ * in the inbox or is in flight the curl thread owns it; the outbox hands it
+ * back. Fields marked "under mu" are only touched with e->mu held; "curl
+ * thread" and "store thread" fields only by that thread.
+ */
+#ifndef SKW_DELIVER_ENGINE_IMPL_H
+#define SKW_DELIVER_ENGINE_IMPL_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+
+#include "engine.h"
+#include "policy.h"
+
+#define SKW_FORGET_RING 256	   /* recently forgotten webhooks, for racing claims */
+#define SKW_FORGET_WINDOW_MS 60000 /* how long a forgotten webhook's claims are dropped */
+
+enum job_fate {
+	JOB_RESULT,  /* an attempt was made (or failed before sending): record it */
+	JOB_RELEASE, /* not attempted or aborted at shutdown: clear the lease */
+	JOB_DROP,    /* its webhook was deleted: forget it */
+};
+
+struct test_req;
+
+struct job {
+	struct job *next;	     /* inbox, outbox or free list */
+	struct job *a_prev, *a_next; /* the curl thread's in-flight list */
+	struct skw_engine *e;
+	struct skw_work work; /* owned */
+	enum job_fate fate;
+	struct test_req *test; /* a test send's waiter, else NULL */
+
+	/* curl thread, while in flight */
+	CURL *easy;		  /* borrowed from the pool */
+	struct curl_slist hdr[5]; /* our own list nodes: no malloc per attempt */
+	char h_type[32];
+	char h_event[24 + sizeof(((struct skw_work *)0)->event)];
+	char h_sig[24 + SKW_SIG_HEX_LEN];
+	char h_id[32 + SKW_ID_MAX];
+	char h_expect[8];
+	char errbuf[CURL_ERROR_SIZE];
+	size_t body_seen;
+	bool is_blocked;
+	bool is_body_capped;
+	int64_t start_mono;
+
+	/* the result, complete when the job reaches the outbox */
+	int status_code;
+	bool is_success;
+	bool is_aborted; /* a test send cut by shutdown */
+	int64_t started_at;
+	int64_t duration_ms;
+	int64_t next_attempt_at;
+	size_t response_len;
+	char response[SKW_RESPONSE_KEEP + 1];
+	char error[128];
+};
+
+struct test_req {
+	struct test_req *next; /* under mu */
+	bool is_done;	       /* under mu */
+	struct job job;
+};
+
+struct forget_req {
+	struct forget_req *next; /* under mu */
+	const char *webhook_id;
+	bool is_done; /* under mu */
+};
+
+/* Open-addressing count of claimed-but-unfinished jobs per webhook. */
+struct wslot {
+	char id[SKW_ID_MAX];
+	size_t n; /* 0: empty slot */
+};
+
+struct skw_engine {
+	struct skw_engine_config cfg; /* strings point at the owned copies below */
+	char *node_id;
+	char *ca_file;
+	char *user_agent;
+	CURLM *multi;
+	CURLSH *share;
+	pthread_t curl_thread;
+	pthread_t store_thread;
+	bool has_curl_thread;
+	bool has_store_thread;
+
+	pthread_mutex_t mu;
+	pthread_cond_t store_cv; /* the store thread waits on it (CLOCK_MONOTONIC) */
+	pthread_cond_t done_cv;	 /* test sends and forgets wait on it */
+	/* under mu */
+	struct job *inbox_head, *inbox_tail;
+	struct job *outbox_head, *outbox_tail;
+	struct test_req *tests;
+	struct forget_req *forgets;
+	bool is_notified;
+	bool is_stopping;
+	bool is_curl_done;
+	int64_t grace_deadline; /* skw_mono_ms() */
+	uint64_t forget_gen;
+	int64_t last_forget_mono;
+	struct {
+		char id[SKW_ID_MAX];
+		uint64_t gen;
+		int64_t at_mono;
+	} forgotten[SKW_FORGET_RING];
+
+	/* curl thread */
+	CURL **pool;
+	size_t n_pool, pool_cap;
+	struct job *active;
+	size_t n_active;
+
+	/* store thread */
+	struct job *free_jobs;
+	size_t n_outstanding; /* claimed jobs not yet recycled */
+	size_t n_released;    /* leases given back at shutdown, for the log */
+	struct wslot *wt;
+	size_t wt_cap, wt_used;
+	const char **exclude;
+	size_t exclude_cap;
+	struct job **pend; /* results waiting for skw_store_complete */
+	size_t n_pend, pend_cap;
+	struct skw_attempt_result *res;
+	int pend_failures;
+	int64_t pend_retry_at; /* skw_mono_ms() of the next skw_store_complete try */
+	int64_t last_warn_mono;
+};
+
+/* transfer.c: the curl thread's main function. */
+void *skw_engine_curl_main(void *arg);
+
+/* Appends j to a singly linked queue. */
+static inline void job_queue_push(struct job **head, struct job **tail, struct job *j)
+{
+	j->next = NULL;
+	if (*tail)
+		(*tail)->next = j;
+	else
+		*head = j;
+	*tail = j;
+}
+
+#endif

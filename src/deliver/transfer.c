@@ -1,0 +1,478 @@
+/*
+ * transfer.c - the curl thread: runs every delivery attempt on the one
+ * libcurl multi handle.
+ *
+ * Owns the multi handle's activity, the pool of idle easy handles and the
+ * list of jobs in flight; nothing here touches the store. The thread sleeps
+ * in curl_multi_poll() and is woken by curl_multi_wakeup() when the store
+ * thread queues work, a test send or forget request arrives, or the engine
+ * stops.
+ *
+ * Invariants: a job in flight holds exactly one easy handle, which is added
+ * to the multi handle; a finished or aborted job has none and is on its way
+ * to the outbox (or to its test sender). No request starts once the engine
+ * is stopping, and none to a webhook after its forget request is answered.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <sodium.h>
+
+#include "../core/log.h"
+#include "../core/util.h"
+#include "engine_impl.h"
+
+/* Keeps the first SKW_RESPONSE_KEEP bytes; cuts the transfer (by returning
+ * less than given) once the body passes SKW_RESPONSE_MAX. */
+static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct job *j = ud;
+	size_t len = size * nmemb;
+
+	if (j->response_len < SKW_RESPONSE_KEEP) {
+		size_t take = SKW_RESPONSE_KEEP - j->response_len;
+
+		if (take > len)
+			take = len;
+		memcpy(j->response + j->response_len, p, take);
+		j->response_len += take;
+	}
+	if (len > SKW_RESPONSE_MAX - j->body_seen) {
+		j->is_body_capped = true;
+		return 0;
+	}
+	j->body_seen += len;
+	return len;
+}
+
+/* The address guard, on the address libcurl is about to connect to. */
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct job *j = clientp;
+
+	if (!j || purpose != CURLSOCKTYPE_IPCXN)
+		return CURL_SOCKET_BAD;
+	if (skw_guard_is_blocked(&j->e->cfg.guard, &a->addr)) {
+		j->is_blocked = true;
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/* A new easy handle with the options every attempt shares. */
+static CURL *easy_new(struct skw_engine *e)
+{
+	CURL *h = curl_easy_init();
+	CURLcode cc = CURLE_OK;
+
+	if (!h)
+		return NULL;
+	cc |= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	cc |=
+	    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, e->cfg.allow_http ? "http,https" : "https");
+	cc |= curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	cc |= curl_easy_setopt(h, CURLOPT_PROXY, "");
+	cc |= curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+	cc |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	cc |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	cc |= curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	if (e->cfg.ca_file)
+		cc |= curl_easy_setopt(h, CURLOPT_CAINFO, e->cfg.ca_file);
+	cc |= curl_easy_setopt(h, CURLOPT_USERAGENT, e->cfg.user_agent);
+	cc |= curl_easy_setopt(h, CURLOPT_POST, 1L);
+	cc |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	cc |= curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	cc |= curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (e->share)
+		cc |= curl_easy_setopt(h, CURLOPT_SHARE, e->share);
+	if (cc != CURLE_OK) {
+		curl_easy_cleanup(h);
+		return NULL;
+	}
+	return h;
+}
+
+static CURL *pool_get(struct skw_engine *e)
+{
+	if (e->n_pool)
+		return e->pool[--e->n_pool];
+	return easy_new(e);
+}
+
+static void pool_put(struct skw_engine *e, CURL *h)
+{
+	if (e->n_pool == e->pool_cap) {
+		size_t cap = e->pool_cap ? e->pool_cap * 2 : 64;
+		CURL **p = realloc(e->pool, cap * sizeof(*p));
+
+		if (!p) {
+			curl_easy_cleanup(h);
+			return;
+		}
+		e->pool = p;
+		e->pool_cap = cap;
+	}
+	e->pool[e->n_pool++] = h;
+}
+
+static void active_link(struct skw_engine *e, struct job *j)
+{
+	j->a_prev = NULL;
+	j->a_next = e->active;
+	if (e->active)
+		e->active->a_prev = j;
+	e->active = j;
+	e->n_active++;
+}
+
+static void active_unlink(struct skw_engine *e, struct job *j)
+{
+	if (j->a_prev)
+		j->a_prev->a_next = j->a_next;
+	else
+		e->active = j->a_next;
+	if (j->a_next)
+		j->a_next->a_prev = j->a_prev;
+	j->a_prev = j->a_next = NULL;
+	e->n_active--;
+}
+
+/* Detaches the easy handle of a job in flight and gives it back. */
+static void job_detach(struct skw_engine *e, struct job *j)
+{
+	curl_multi_remove_handle(e->multi, j->easy);
+	/* an idle handle must not point into a job that moves on */
+	curl_easy_setopt(j->easy, CURLOPT_ERRORBUFFER, NULL);
+	curl_easy_setopt(j->easy, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(j->easy, CURLOPT_PRIVATE, NULL);
+	curl_easy_setopt(j->easy, CURLOPT_WRITEDATA, NULL);
+	curl_easy_setopt(j->easy, CURLOPT_OPENSOCKETDATA, NULL);
+	pool_put(e, j->easy);
+	j->easy = NULL;
+	active_unlink(e, j);
+}
+
+/* Hands a finished job on: to its test sender, or to the local outbox. */
+static void job_hand_back(struct skw_engine *e, struct job *j, struct job **oh, struct job **ot)
+{
+	if (j->test) {
+		pthread_mutex_lock(&e->mu);
+		j->test->is_done = true;
+		pthread_cond_broadcast(&e->done_cv);
+		pthread_mutex_unlock(&e->mu);
+		return;
+	}
+	job_queue_push(oh, ot, j);
+}
+
+/* Completes the result of an attempt: retry time, log line, hand back. */
+static void job_finish(struct skw_engine *e, struct job *j, int64_t retry_after_s, struct job **oh,
+		       struct job **ot)
+{
+	const struct skw_work *w = &j->work;
+	double u = (double)randombytes_uniform(1000001) / 1000000.0;
+
+	j->fate = JOB_RESULT;
+	j->duration_ms = skw_mono_ms() - j->start_mono;
+	j->response_len = skw_outcome_sanitize(j->response, j->response_len);
+	j->response[j->response_len] = '\0';
+	j->next_attempt_at = 0;
+	if (!j->is_success && !w->is_test)
+		j->next_attempt_at =
+		    skw_schedule_next(&e->cfg, w->attempt, w->max_attempts, skw_now_ms(),
+				      j->status_code, retry_after_s, u);
+	skw_debug("attempt delivery=%s webhook=%s event=%s n=%d/%d%s status=%d duration_ms=%lld "
+		  "ok=%s error=\"%s\" retry_in_ms=%lld",
+		  w->delivery_id, w->webhook_id, w->event, w->attempt, w->max_attempts,
+		  w->is_test ? " test=true" : "", j->status_code, (long long)j->duration_ms,
+		  j->is_success ? "true" : "false", j->error,
+		  (long long)(j->next_attempt_at ? j->next_attempt_at - skw_now_ms() : 0));
+	job_hand_back(e, j, oh, ot);
+}
+
+/* Fails a job before any request was made. */
+static void job_fail_early(struct skw_engine *e, struct job *j, const char *why, struct job **oh,
+			   struct job **ot)
+{
+	j->is_success = false;
+	j->status_code = 0;
+	skw_strlcpy(j->error, why, sizeof(j->error));
+	job_finish(e, j, 0, oh, ot);
+}
+
+static bool is_http_url(const char *url)
+{
+	return url && !strncasecmp(url, "http:", 5);
+}
+
+/* Header values must not smuggle in line breaks or other control bytes. */
+static bool is_header_safe(const char *s)
+{
+	for (; *s; s++) {
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+static void build_headers(struct job *j, const char *sig)
+{
+	const struct skw_work *w = &j->work;
+	char *bufs[5];
+
+	skw_strlcpy(j->h_type, "Content-Type: application/json", sizeof(j->h_type));
+	snprintf(j->h_event, sizeof(j->h_event), "X-Webhook-Event: %s", w->event);
+	snprintf(j->h_sig, sizeof(j->h_sig), "X-Webhook-Signature: %s", sig);
+	snprintf(j->h_id, sizeof(j->h_id), "X-Webhook-Delivery-Id: %s", w->delivery_id);
+	skw_strlcpy(j->h_expect, "Expect:", sizeof(j->h_expect));
+	bufs[0] = j->h_type;
+	bufs[1] = j->h_event;
+	bufs[2] = j->h_sig;
+	bufs[3] = j->h_id;
+	bufs[4] = j->h_expect;
+	for (int i = 0; i < 5; i++) {
+		j->hdr[i].data = bufs[i];
+		j->hdr[i].next = i < 4 ? &j->hdr[i + 1] : NULL;
+	}
+}
+
+/* Starts one attempt; a job that cannot start is finished as a failure. */
+static void job_start(struct skw_engine *e, struct job *j, struct job **oh, struct job **ot)
+{
+	const struct skw_work *w = &j->work;
+	char secret[SKW_SECRET_MAX];
+	char sig[SKW_SIG_HEX_LEN + 1];
+	int timeout_s = w->timeout_s > 0 ? w->timeout_s : 30;
+	CURLcode cc = CURLE_OK;
+	CURL *h;
+	int rc;
+
+	j->e = e;
+	j->started_at = skw_now_ms();
+	j->start_mono = skw_mono_ms();
+	j->status_code = 0;
+	j->is_success = false;
+	j->is_aborted = false;
+	j->is_blocked = false;
+	j->is_body_capped = false;
+	j->body_seen = 0;
+	j->response_len = 0;
+	j->error[0] = '\0';
+	j->errbuf[0] = '\0';
+
+	if (!w->url || !w->url[0]) {
+		job_fail_early(e, j, "invalid URL", oh, ot);
+		return;
+	}
+	if (!e->cfg.allow_http && is_http_url(w->url)) {
+		job_fail_early(e, j, "http URLs are not allowed", oh, ot);
+		return;
+	}
+	if (!is_header_safe(w->event)) {
+		job_fail_early(e, j, "invalid event name", oh, ot);
+		return;
+	}
+	rc = skw_secret_open(e->cfg.keyring, w->webhook_id, w->secret_enc, w->secret_enc_len,
+			     secret);
+	if (rc) {
+		job_fail_early(e, j, "signing secret could not be decrypted", oh, ot);
+		return;
+	}
+	skw_sign_hex(secret, w->body ? w->body : "", w->body_len, sig);
+	sodium_memzero(secret, sizeof(secret));
+	build_headers(j, sig);
+	sodium_memzero(sig, sizeof(sig));
+
+	h = pool_get(e);
+	if (!h) {
+		job_fail_early(e, j, "out of memory", oh, ot);
+		return;
+	}
+	cc |= curl_easy_setopt(h, CURLOPT_URL, w->url);
+	cc |= curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)w->body_len);
+	cc |= curl_easy_setopt(h, CURLOPT_POSTFIELDS, w->body ? w->body : "");
+	cc |= curl_easy_setopt(h, CURLOPT_HTTPHEADER, j->hdr);
+	cc |= curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_s * 1000L);
+	cc |= curl_easy_setopt(h, CURLOPT_PRIVATE, j);
+	cc |= curl_easy_setopt(h, CURLOPT_WRITEDATA, j);
+	cc |= curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, j);
+	cc |= curl_easy_setopt(h, CURLOPT_ERRORBUFFER, j->errbuf);
+	if (cc != CURLE_OK) {
+		pool_put(e, h);
+		job_fail_early(e, j, "invalid URL", oh, ot);
+		return;
+	}
+	if (curl_multi_add_handle(e->multi, h) != CURLM_OK) {
+		pool_put(e, h);
+		job_fail_early(e, j, "could not start the request", oh, ot);
+		return;
+	}
+	j->easy = h;
+	active_link(e, j);
+}
+
+/* A transfer libcurl reports as done. */
+static void job_done(struct skw_engine *e, struct job *j, CURLcode result, struct job **oh,
+		     struct job **ot)
+{
+	struct skw_outcome_in in = {0};
+	long code = 0, os_errno = 0;
+	curl_off_t retry_after = 0;
+
+	curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_getinfo(j->easy, CURLINFO_OS_ERRNO, &os_errno);
+	if (code == 429 || code == 503)
+		curl_easy_getinfo(j->easy, CURLINFO_RETRY_AFTER, &retry_after);
+	job_detach(e, j);
+
+	j->status_code = (int)code;
+	in.curl_code = (int)result;
+	in.os_errno = (int)os_errno;
+	in.status_code = j->status_code;
+	in.is_blocked = j->is_blocked;
+	in.is_body_capped = j->is_body_capped;
+	in.timeout_s = j->work.timeout_s > 0 ? j->work.timeout_s : 30;
+	in.detail = j->errbuf;
+	j->is_success = skw_outcome_classify(&in, j->error, sizeof(j->error));
+	job_finish(e, j, (int64_t)retry_after, oh, ot);
+}
+
+/* Takes a job out of flight without a result (shutdown, deleted webhook). */
+static void job_abort(struct skw_engine *e, struct job *j, enum job_fate fate, struct job **oh,
+		      struct job **ot)
+{
+	if (j->easy)
+		job_detach(e, j);
+	j->fate = fate;
+	if (j->test) {
+		j->is_aborted = true;
+		skw_strlcpy(j->error, "aborted: the server is stopping", sizeof(j->error));
+	}
+	job_hand_back(e, j, oh, ot);
+}
+
+static void forget_in_flight(struct skw_engine *e, const char *webhook_id, struct job **oh,
+			     struct job **ot)
+{
+	struct job *j = e->active, *next;
+
+	for (; j; j = next) {
+		next = j->a_next;
+		if (!j->test && !strcmp(j->work.webhook_id, webhook_id))
+			job_abort(e, j, JOB_DROP, oh, ot);
+	}
+}
+
+static void read_done(struct skw_engine *e, struct job **oh, struct job **ot)
+{
+	CURLMsg *m;
+	int left;
+
+	while ((m = curl_multi_info_read(e->multi, &left))) {
+		char *priv = NULL;
+		CURLcode result;
+
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		result = m->data.result;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+		if (priv)
+			job_done(e, (struct job *)(void *)priv, result, oh, ot);
+	}
+}
+
+void *skw_engine_curl_main(void *arg)
+{
+	struct skw_engine *e = arg;
+
+	for (;;) {
+		struct job *in, *oh = NULL, *ot = NULL, *j, *next;
+		struct test_req *tests, *t, *tnext;
+		struct forget_req *forgets, *f;
+		bool is_stopping;
+		int64_t deadline, now;
+		int running, timeout_ms = 1000;
+
+		pthread_mutex_lock(&e->mu);
+		in = e->inbox_head;
+		e->inbox_head = e->inbox_tail = NULL;
+		tests = e->tests;
+		e->tests = NULL;
+		forgets = e->forgets;
+		e->forgets = NULL;
+		is_stopping = e->is_stopping;
+		deadline = e->grace_deadline;
+		pthread_mutex_unlock(&e->mu);
+
+		for (j = in; j; j = next) {
+			next = j->next;
+			if (is_stopping)
+				job_abort(e, j, JOB_RELEASE, &oh, &ot);
+			else
+				job_start(e, j, &oh, &ot);
+		}
+		for (t = tests; t; t = tnext) {
+			tnext = t->next;
+			if (is_stopping)
+				job_abort(e, &t->job, JOB_RELEASE, &oh, &ot);
+			else
+				job_start(e, &t->job, &oh, &ot);
+		}
+		if (forgets) {
+			for (f = forgets; f; f = f->next)
+				forget_in_flight(e, f->webhook_id, &oh, &ot);
+			pthread_mutex_lock(&e->mu);
+			for (f = forgets; f; f = f->next)
+				f->is_done = true;
+			pthread_cond_broadcast(&e->done_cv);
+			pthread_mutex_unlock(&e->mu);
+		}
+
+		curl_multi_perform(e->multi, &running);
+		read_done(e, &oh, &ot);
+
+		now = skw_mono_ms();
+		if (is_stopping && e->n_active && now >= deadline) {
+			while (e->active)
+				job_abort(e, e->active, JOB_RELEASE, &oh, &ot);
+		}
+		if (oh) {
+			pthread_mutex_lock(&e->mu);
+			if (e->outbox_tail)
+				e->outbox_tail->next = oh;
+			else
+				e->outbox_head = oh;
+			e->outbox_tail = ot;
+			pthread_cond_signal(&e->store_cv);
+			pthread_mutex_unlock(&e->mu);
+		}
+		if (is_stopping && !e->n_active)
+			break;
+		if (is_stopping && deadline - now < timeout_ms)
+			timeout_ms = deadline - now > 0 ? (int)(deadline - now) : 0;
+		curl_multi_poll(e->multi, NULL, 0, timeout_ms, NULL);
+	}
+
+	/* Nothing is in flight; answer whoever still waits on this thread. */
+	pthread_mutex_lock(&e->mu);
+	for (struct test_req *t = e->tests; t; t = t->next) {
+		t->job.is_aborted = true;
+		skw_strlcpy(t->job.error, "aborted: the server is stopping", sizeof(t->job.error));
+		t->is_done = true;
+	}
+	e->tests = NULL;
+	for (struct forget_req *f = e->forgets; f; f = f->next)
+		f->is_done = true;
+	e->forgets = NULL;
+	e->is_curl_done = true;
+	pthread_cond_broadcast(&e->done_cv);
+	pthread_cond_signal(&e->store_cv);
+	pthread_mutex_unlock(&e->mu);
+
+	while (e->n_pool)
+		curl_easy_cleanup(e->pool[--e->n_pool]);
+	return NULL;
+}

@@ -1,0 +1,303 @@
+/*
+ * store.c - the backend-independent half of store.h: picks a backend from
+ * the store URL, forwards every call through s->ops, and frees what the
+ * store hands out.
+ *
+ * URLs: "sqlite:PATH", "sqlite://PATH" (so "sqlite:///abs/x.db" is
+ * "/abs/x.db") and "sqlite::memory:". Error messages name the scheme but
+ * never echo the URL: a database URL may carry a password.
+ *
+ * Invariant: a handle's ops table is set once, at open, and never changes.
+ */
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/err.h"
+#include "store_impl.h"
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+	return !strncmp(s, prefix, strlen(prefix));
+}
+
+int skw_store_open(const struct skw_store_options *opt, struct skw_store **out, char *err,
+		   size_t err_len)
+{
+	const char *url;
+	const char *colon;
+	char dummy[1];
+
+	*out = NULL;
+	if (!err) {
+		err = dummy;
+		err_len = sizeof(dummy);
+	}
+	if (err_len)
+		err[0] = '\0';
+	if (!opt || !opt->url || !*opt->url) {
+		snprintf(err, err_len, "no store URL given");
+		return SKW_EINVAL;
+	}
+	url = opt->url;
+	if (has_prefix(url, "sqlite:")) {
+		const char *path = url + strlen("sqlite:");
+
+		if (has_prefix(path, "//"))
+			path += 2;
+		if (!*path) {
+			snprintf(err, err_len, "store URL sqlite: has no database path");
+			return SKW_EINVAL;
+		}
+		return skw_store_sqlite_open(path, opt->is_durable, out, err, err_len);
+	}
+	if (has_prefix(url, "postgres://") || has_prefix(url, "postgresql://")) {
+		snprintf(err, err_len, "store URL scheme postgres is not supported by this build");
+		return SKW_EINVAL;
+	}
+	colon = strchr(url, ':');
+	if (colon && colon - url <= 16)
+		snprintf(err, err_len, "unknown store URL scheme \"%.*s\" (want sqlite:PATH)",
+			 (int)(colon - url), url);
+	else
+		snprintf(err, err_len, "store URL has no scheme (want sqlite:PATH)");
+	return SKW_EINVAL;
+}
+
+void skw_store_close(struct skw_store *s)
+{
+	if (s)
+		s->ops->close(s);
+}
+
+int skw_store_ping(struct skw_store *s)
+{
+	return s->ops->ping(s);
+}
+
+/* ---- accounts ------------------------------------------------------- */
+
+void skw_account_cleanup(struct skw_account *a)
+{
+	if (!a)
+		return;
+	free(a->name);
+	a->name = NULL;
+}
+
+int skw_store_account_insert(struct skw_store *s, const struct skw_account *a)
+{
+	if (!a || !a->id[0])
+		return SKW_EINVAL;
+	return s->ops->account_insert(s, a);
+}
+
+int skw_store_account_get(struct skw_store *s, const char *id, struct skw_account *out)
+{
+	if (!id || !out)
+		return SKW_EINVAL;
+	return s->ops->account_get(s, id, out);
+}
+
+int skw_store_account_delete(struct skw_store *s, const char *id)
+{
+	if (!id)
+		return SKW_EINVAL;
+	return s->ops->account_delete(s, id);
+}
+
+/* ---- API keys ------------------------------------------------------- */
+
+int skw_store_apikey_insert(struct skw_store *s, const struct skw_apikey *k,
+			    const unsigned char hash[SKW_KEY_HASH_LEN])
+{
+	if (!k || !hash || !k->id[0])
+		return SKW_EINVAL;
+	return s->ops->apikey_insert(s, k, hash);
+}
+
+int skw_store_apikey_find(struct skw_store *s, const unsigned char hash[SKW_KEY_HASH_LEN],
+			  struct skw_apikey *out)
+{
+	if (!hash || !out)
+		return SKW_EINVAL;
+	return s->ops->apikey_find(s, hash, out);
+}
+
+int skw_store_apikey_list(struct skw_store *s, const char *account_id, struct skw_apikey **out,
+			  size_t *n_out)
+{
+	if (!out || !n_out)
+		return SKW_EINVAL;
+	return s->ops->apikey_list(s, account_id, out, n_out);
+}
+
+int skw_store_apikey_revoke(struct skw_store *s, const char *key_id, int64_t now)
+{
+	if (!key_id)
+		return SKW_EINVAL;
+	return s->ops->apikey_revoke(s, key_id, now);
+}
+
+/* ---- webhooks ------------------------------------------------------- */
+
+void skw_webhook_cleanup(struct skw_webhook *w)
+{
+	if (!w)
+		return;
+	free(w->name);
+	free(w->url);
+	free(w->events);
+	free(w->secret_enc);
+	w->name = w->url = w->events = NULL;
+	w->secret_enc = NULL;
+	w->secret_enc_len = 0;
+}
+
+void skw_webhooks_free(struct skw_webhook *w, size_t n)
+{
+	if (!w)
+		return;
+	for (size_t i = 0; i < n; i++)
+		skw_webhook_cleanup(&w[i]);
+	free(w);
+}
+
+int skw_store_webhook_insert(struct skw_store *s, const struct skw_webhook *w)
+{
+	if (!w || !w->id[0] || !w->account_id[0])
+		return SKW_EINVAL;
+	return s->ops->webhook_insert(s, w);
+}
+
+int skw_store_webhook_get(struct skw_store *s, const char *account_id, const char *id,
+			  struct skw_webhook *out)
+{
+	if (!account_id || !id || !out)
+		return SKW_EINVAL;
+	return s->ops->webhook_get(s, account_id, id, out);
+}
+
+int skw_store_webhook_list(struct skw_store *s, const char *account_id, struct skw_webhook **out,
+			   size_t *n_out)
+{
+	if (!account_id || !out || !n_out)
+		return SKW_EINVAL;
+	return s->ops->webhook_list(s, account_id, out, n_out);
+}
+
+int skw_store_webhook_update(struct skw_store *s, const struct skw_webhook *w)
+{
+	if (!w || !w->id[0] || !w->account_id[0])
+		return SKW_EINVAL;
+	return s->ops->webhook_update(s, w);
+}
+
+int skw_store_webhook_delete(struct skw_store *s, const char *account_id, const char *id)
+{
+	if (!account_id || !id)
+		return SKW_EINVAL;
+	return s->ops->webhook_delete(s, account_id, id);
+}
+
+/* ---- events and the delivery queue ---------------------------------- */
+
+void skw_work_cleanup(struct skw_work *w)
+{
+	if (!w)
+		return;
+	free(w->url);
+	free(w->secret_enc);
+	free(w->body);
+	w->url = NULL;
+	w->secret_enc = NULL;
+	w->body = NULL;
+	w->secret_enc_len = w->body_len = 0;
+}
+
+void skw_works_free(struct skw_work *w, size_t n)
+{
+	if (!w)
+		return;
+	for (size_t i = 0; i < n; i++)
+		skw_work_cleanup(&w[i]);
+	free(w);
+}
+
+int skw_store_event_ingest(struct skw_store *s, const struct skw_event_in *ev,
+			   struct skw_event_out *out)
+{
+	if (!ev || !out || !ev->id[0])
+		return SKW_EINVAL;
+	return s->ops->event_ingest(s, ev, out);
+}
+
+int skw_store_claim(struct skw_store *s, const struct skw_claim_opts *o, struct skw_work **out,
+		    size_t *n_out)
+{
+	if (!o || !out || !n_out || (o->n_exclude && !o->exclude))
+		return SKW_EINVAL;
+	return s->ops->claim(s, o, out, n_out);
+}
+
+int skw_store_complete(struct skw_store *s, const struct skw_attempt_result *r, size_t n)
+{
+	if (n && !r)
+		return SKW_EINVAL;
+	return s->ops->complete(s, r, n);
+}
+
+int skw_store_release(struct skw_store *s, const char *const *delivery_ids, size_t n)
+{
+	if (n && !delivery_ids)
+		return SKW_EINVAL;
+	return s->ops->release(s, delivery_ids, n);
+}
+
+int skw_store_release_node(struct skw_store *s, const char *node_id)
+{
+	return s->ops->release_node(s, node_id);
+}
+
+int skw_store_next_due(struct skw_store *s, int64_t *out)
+{
+	if (!out)
+		return SKW_EINVAL;
+	return s->ops->next_due(s, out);
+}
+
+int skw_store_test_prepare(struct skw_store *s, const struct skw_webhook *w, const char *event_id,
+			   const char *body, size_t body_len, int64_t now, struct skw_work *out)
+{
+	if (!w || !out)
+		return SKW_EINVAL;
+	return s->ops->test_prepare(s, w, event_id, body, body_len, now, out);
+}
+
+/* ---- the delivery log ---------------------------------------------- */
+
+void skw_log_entries_free(struct skw_log_entry *e, size_t n)
+{
+	if (!e)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(e[i].response);
+		free(e[i].error);
+	}
+	free(e);
+}
+
+int skw_store_log_list(struct skw_store *s, const struct skw_log_query *q,
+		       struct skw_log_entry **out, size_t *n_out)
+{
+	if (!q || !out || !n_out)
+		return SKW_EINVAL;
+	return s->ops->log_list(s, q, out, n_out);
+}
+
+int skw_store_maintain(struct skw_store *s, int64_t now, int64_t retention_ms)
+{
+	return s->ops->maintain(s, now, retention_ms);
+}

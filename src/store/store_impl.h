@@ -1,0 +1,55 @@
+/*
+ * store_impl.h - what a storage backend implements. Only store.c and the
+ * backends include this; everyone else uses store.h.
+ */
+#ifndef SKW_STORE_IMPL_H
+#define SKW_STORE_IMPL_H
+
+#include "store.h"
+
+struct skw_store_ops {
+	const char *name;
+	void (*close)(struct skw_store *s);
+	int (*ping)(struct skw_store *s);
+	int (*account_insert)(struct skw_store *s, const struct skw_account *a);
+	int (*account_get)(struct skw_store *s, const char *id, struct skw_account *out);
+	int (*account_delete)(struct skw_store *s, const char *id);
+	int (*apikey_insert)(struct skw_store *s, const struct skw_apikey *k,
+			     const unsigned char hash[SKW_KEY_HASH_LEN]);
+	int (*apikey_find)(struct skw_store *s, const unsigned char hash[SKW_KEY_HASH_LEN],
+			   struct skw_apikey *out);
+	int (*apikey_list)(struct skw_store *s, const char *account_id, struct skw_apikey **out,
+			   size_t *n_out);
+	int (*apikey_revoke)(struct skw_store *s, const char *key_id, int64_t now);
+	int (*webhook_insert)(struct skw_store *s, const struct skw_webhook *w);
+	int (*webhook_get)(struct skw_store *s, const char *account_id, const char *id,
+			   struct skw_webhook *out);
+	int (*webhook_list)(struct skw_store *s, const char *account_id, struct skw_webhook **out,
+			    size_t *n_out);
+	int (*webhook_update)(struct skw_store *s, const struct skw_webhook *w);
+	int (*webhook_delete)(struct skw_store *s, const char *account_id, const char *id);
+	int (*event_ingest)(struct skw_store *s, const struct skw_event_in *ev,
+			    struct skw_event_out *out);
+	int (*claim)(struct skw_store *s, const struct skw_claim_opts *o, struct skw_work **out,
+		     size_t *n_out);
+	int (*complete)(struct skw_store *s, const struct skw_attempt_result *r, size_t n);
+	int (*release)(struct skw_store *s, const char *const *ids, size_t n);
+	int (*release_node)(struct skw_store *s, const char *node_id);
+	int (*next_due)(struct skw_store *s, int64_t *out);
+	int (*test_prepare)(struct skw_store *s, const struct skw_webhook *w, const char *event_id,
+			    const char *body, size_t body_len, int64_t now, struct skw_work *out);
+	int (*log_list)(struct skw_store *s, const struct skw_log_query *q,
+			struct skw_log_entry **out, size_t *n_out);
+	int (*maintain)(struct skw_store *s, int64_t now, int64_t retention_ms);
+};
+
+/* Every backend's handle starts with this. */
+struct skw_store {
+	const struct skw_store_ops *ops;
+};
+
+/* Backend constructors. path is what follows the scheme. */
+int skw_store_sqlite_open(const char *path, bool is_durable, struct skw_store **out, char *err,
+			  size_t err_len);
+
+#endif

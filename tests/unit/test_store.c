@@ -1,0 +1,976 @@
+/*
+ * test_store.c - the storage interface (store.h) against a temporary SQLite
+ * file: accounts, keys, webhooks and account isolation, ingest fan-out,
+ * idempotency, claim/lease, complete, release, next_due, the log with its
+ * cursor, account deletion, reopen, and concurrent writers.
+ *
+ * Times are fixed (T0) rather than the clock, so every lease and expiry is
+ * exact. Raw SQL is used only to look at what the API cannot show (that
+ * account_delete left no row behind).
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "check.h"
+#include "core/err.h"
+#include "store/store.h"
+
+#define T0 1700000000000LL
+#define DAY_MS (24 * 3600 * 1000LL)
+
+static char tmp_dir[] = "/tmp/skw-test-store-XXXXXX";
+static int n_dbs;
+
+/* A fresh database file; path is set for raw inspection. */
+static struct skw_store *open_new(char *path, size_t path_len, bool is_durable)
+{
+	struct skw_store_options opt = {.is_durable = is_durable};
+	struct skw_store *s = NULL;
+	char url[512], err[256] = "";
+	int rc;
+
+	snprintf(path, path_len, "%s/db%d/skw.db", tmp_dir, n_dbs++);
+	snprintf(url, sizeof(url), "sqlite:%s", path);
+	opt.url = url;
+	rc = skw_store_open(&opt, &s, err, sizeof(err));
+	if (rc)
+		fprintf(stderr, "open %s: %s\n", url, err);
+	CHECK(rc == 0 && s);
+	return s;
+}
+
+static struct skw_store *reopen(const char *path)
+{
+	struct skw_store_options opt = {.is_durable = true};
+	struct skw_store *s = NULL;
+	char url[512], err[256] = "";
+
+	snprintf(url, sizeof(url), "sqlite://%s", path);
+	opt.url = url;
+	CHECK(skw_store_open(&opt, &s, err, sizeof(err)) == 0 && s);
+	return s;
+}
+
+static void add_account(struct skw_store *s, const char *id)
+{
+	struct skw_account a = {.name = "Acme", .created_at = T0};
+
+	skw_strlcpy(a.id, id, sizeof(a.id));
+	CHECK(skw_store_account_insert(s, &a) == 0);
+}
+
+static void add_webhook(struct skw_store *s, const char *acct, const char *id, const char *events,
+			bool is_enabled, int retries)
+{
+	static unsigned char secret[] = {1, 2, 3, 0, 5};
+	struct skw_webhook w = {
+	    .name = "hook",
+	    .url = "https://example.com/hook",
+	    .events = (char *)events,
+	    .timeout_s = 10,
+	    .retry_attempts = retries,
+	    .is_enabled = is_enabled,
+	    .secret_enc = secret,
+	    .secret_enc_len = sizeof(secret),
+	    .created_at = T0,
+	    .updated_at = T0,
+	};
+
+	skw_strlcpy(w.id, id, sizeof(w.id));
+	skw_strlcpy(w.account_id, acct, sizeof(w.account_id));
+	CHECK(skw_store_webhook_insert(s, &w) == 0);
+}
+
+static void set_enabled(struct skw_store *s, const char *acct, const char *id, bool is_enabled)
+{
+	struct skw_webhook w;
+
+	CHECK(skw_store_webhook_get(s, acct, id, &w) == 0);
+	w.is_enabled = is_enabled;
+	CHECK(skw_store_webhook_update(s, &w) == 0);
+	skw_webhook_cleanup(&w);
+}
+
+/* Ingests one event; returns the number of deliveries (or a negative rc). */
+static int ingest(struct skw_store *s, const char *acct, const char *event, const char *idem,
+		  unsigned char hash_byte, int64_t now, struct skw_event_out *out)
+{
+	struct skw_event_in ev = {.account_id = acct,
+				  .event = event,
+				  .body = "{\"a\":1}",
+				  .body_len = 7,
+				  .idem_key = idem,
+				  .now = now};
+	struct skw_event_out tmp;
+	int rc;
+
+	skw_random_id("evt_", ev.id, sizeof(ev.id));
+	memset(ev.req_hash, hash_byte, sizeof(ev.req_hash));
+	rc = skw_store_event_ingest(s, &ev, out ? out : &tmp);
+	return rc ? rc : (out ? out : &tmp)->n_deliveries;
+}
+
+static size_t claim(struct skw_store *s, int64_t now, size_t limit, size_t per,
+		    const char *const *exclude, size_t n_exclude, struct skw_work **out)
+{
+	struct skw_claim_opts o = {.now = now,
+				   .limit = limit,
+				   .per_webhook_limit = per,
+				   .exclude = exclude,
+				   .n_exclude = n_exclude,
+				   .node_id = "node-a",
+				   .lease_margin_ms = 5000};
+	size_t n = 0;
+
+	*out = NULL;
+	CHECK(skw_store_claim(s, &o, out, &n) == 0);
+	return n;
+}
+
+static size_t claim_count(struct skw_store *s, int64_t now)
+{
+	struct skw_work *w;
+	size_t n = claim(s, now, 1000, 0, NULL, 0, &w);
+
+	skw_works_free(w, n);
+	return n;
+}
+
+static int complete(struct skw_store *s, const struct skw_work *w, bool is_success, int code,
+		    int64_t started, int64_t next_at)
+{
+	struct skw_attempt_result r = {.work = w,
+				       .status_code = code,
+				       .response = is_success ? "ok" : "boom",
+				       .response_len = is_success ? 2 : 4,
+				       .error = is_success ? NULL : "HTTP 500",
+				       .is_success = is_success,
+				       .started_at = started,
+				       .duration_ms = 12,
+				       .next_attempt_at = next_at};
+
+	return skw_store_complete(s, &r, 1);
+}
+
+static long long raw_count(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	long long n = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/* ---- tests ---------------------------------------------------------- */
+
+static void test_open_urls(void)
+{
+	struct skw_store_options opt = {.is_durable = true};
+	struct skw_store *s = NULL;
+	char err[256];
+
+	opt.url = "mysql://u:hunter2@h/db";
+	CHECK(skw_store_open(&opt, &s, err, sizeof(err)) == SKW_EINVAL && !s);
+	CHECK(strstr(err, "mysql") && !strstr(err, "hunter2"));
+	opt.url = "postgres://u:hunter2@h/db";
+	CHECK(skw_store_open(&opt, &s, err, sizeof(err)) == SKW_EINVAL && !s);
+	CHECK(strstr(err, "postgres") && !strstr(err, "hunter2"));
+	opt.url = "sqlite:";
+	CHECK(skw_store_open(&opt, &s, err, sizeof(err)) == SKW_EINVAL && !s);
+	opt.url = "no-scheme";
+	CHECK(skw_store_open(&opt, &s, err, sizeof(err)) == SKW_EINVAL && *err);
+	opt.url = NULL;
+	CHECK(skw_store_open(&opt, &s, NULL, 0) == SKW_EINVAL);
+
+	opt.url = "sqlite::memory:";
+	CHECK(skw_store_open(&opt, &s, err, sizeof(err)) == 0 && s);
+	CHECK(skw_store_ping(s) == 0);
+	/* reads of an in-memory store go through the writer: they must work */
+	add_account(s, "acct_m");
+	add_webhook(s, "acct_m", "wh_m", "booking.created", true, 1);
+	CHECK(ingest(s, "acct_m", "booking.created", NULL, 0, T0, NULL) == 1);
+	CHECK(claim_count(s, T0) == 1);
+	skw_store_close(s);
+}
+
+static void test_accounts(void)
+{
+	char path[512];
+	struct skw_store *s = open_new(path, sizeof(path), false);
+	struct skw_account a;
+
+	add_account(s, "acct_1");
+	CHECK(skw_store_account_get(s, "acct_1", &a) == 0);
+	CHECK_STR(a.id, "acct_1");
+	CHECK_STR(a.name, "Acme");
+	CHECK(a.created_at == T0);
+	skw_account_cleanup(&a);
+	a = (struct skw_account){.id = "acct_1", .name = "Again", .created_at = T0};
+	CHECK(skw_store_account_insert(s, &a) == SKW_ECONFLICT);
+	CHECK(skw_store_account_get(s, "acct_none", &a) == SKW_ENOTFOUND);
+	CHECK(skw_store_account_delete(s, "acct_none") == SKW_ENOTFOUND);
+	CHECK(skw_store_account_delete(s, "acct_1") == 0);
+	CHECK(skw_store_account_get(s, "acct_1", &a) == SKW_ENOTFOUND);
+	skw_store_close(s);
+}
+
+static void test_apikeys(void)
+{
+	char path[512];
+	struct skw_store *s = open_new(path, sizeof(path), false);
+	unsigned char h1[SKW_KEY_HASH_LEN], h2[SKW_KEY_HASH_LEN], h3[SKW_KEY_HASH_LEN];
+	struct skw_apikey k = {0}, got, *list;
+	size_t n;
+
+	memset(h1, 1, sizeof(h1));
+	memset(h2, 2, sizeof(h2));
+	memset(h3, 3, sizeof(h3));
+	add_account(s, "acct_1");
+	k = (struct skw_apikey){
+	    .id = "key_1", .account_id = "acct_1", .prefix = "skw_aaaa", .created_at = T0};
+	CHECK(skw_store_apikey_insert(s, &k, h1) == 0);
+	k = (struct skw_apikey){
+	    .id = "key_2", .account_id = "acct_1", .prefix = "skw_bbbb", .created_at = T0 + 1};
+	CHECK(skw_store_apikey_insert(s, &k, h2) == 0);
+	k = (struct skw_apikey){
+	    .id = "key_p", .is_platform = true, .prefix = "skw_pppp", .created_at = T0};
+	CHECK(skw_store_apikey_insert(s, &k, h3) == 0);
+	k.id[4] = 'q'; /* another id, same hash */
+	CHECK(skw_store_apikey_insert(s, &k, h3) == SKW_ECONFLICT);
+	k = (struct skw_apikey){.id = "key_x", .account_id = "acct_none", .created_at = T0};
+	CHECK(skw_store_apikey_insert(s, &k, h1) != 0);
+
+	CHECK(skw_store_apikey_find(s, h2, &got) == 0);
+	CHECK_STR(got.id, "key_2");
+	CHECK_STR(got.account_id, "acct_1");
+	CHECK_STR(got.prefix, "skw_bbbb");
+	CHECK(!got.is_platform && got.revoked_at == 0);
+	CHECK(skw_store_apikey_find(s, h3, &got) == 0);
+	CHECK(got.is_platform && got.account_id[0] == '\0');
+
+	CHECK(skw_store_apikey_list(s, "acct_1", &list, &n) == 0);
+	CHECK(n == 2);
+	if (n == 2) {
+		CHECK_STR(list[0].id, "key_2"); /* newest first */
+		CHECK_STR(list[1].id, "key_1");
+	}
+	free(list);
+	CHECK(skw_store_apikey_list(s, NULL, &list, &n) == 0);
+	CHECK(n == 1 && !strcmp(list[0].id, "key_p"));
+	free(list);
+
+	CHECK(skw_store_apikey_revoke(s, "key_1", T0 + 50) == 0);
+	CHECK(skw_store_apikey_revoke(s, "key_1", T0 + 90) == 0);
+	CHECK(skw_store_apikey_find(s, h1, &got) == 0 && got.revoked_at == T0 + 50);
+	CHECK(skw_store_apikey_revoke(s, "key_none", T0) == SKW_ENOTFOUND);
+	memset(h1, 9, sizeof(h1));
+	CHECK(skw_store_apikey_find(s, h1, &got) == SKW_ENOTFOUND);
+	skw_store_close(s);
+}
+
+static void test_webhooks(void)
+{
+	char path[512];
+	struct skw_store *s = open_new(path, sizeof(path), false);
+	struct skw_webhook w, *list;
+	size_t n;
+
+	add_account(s, "acct_a");
+	add_account(s, "acct_b");
+	add_webhook(s, "acct_a", "wh_1", "booking.created", true, 3);
+	add_webhook(s, "acct_a", "wh_2", "booking.created,payment.failed", true, 3);
+	add_webhook(s, "acct_a", "wh_3", "payment.failed", false, 0);
+	add_webhook(s, "acct_b", "wh_b", "booking.created", true, 3);
+
+	CHECK(skw_store_webhook_list(s, "acct_a", &list, &n) == 0);
+	CHECK(n == 3);
+	if (n == 3) {
+		CHECK_STR(list[0].id, "wh_3"); /* newest first */
+		CHECK_STR(list[1].id, "wh_2");
+		CHECK_STR(list[2].id, "wh_1");
+		CHECK_STR(list[1].events, "booking.created,payment.failed");
+		CHECK(!list[0].is_enabled && list[1].is_enabled);
+		CHECK(list[1].secret_enc_len == 5 && list[1].secret_enc[4] == 5);
+	}
+	skw_webhooks_free(list, n);
+
+	/* another account's webhook does not exist for this one */
+	CHECK(skw_store_webhook_get(s, "acct_b", "wh_1", &w) == SKW_ENOTFOUND);
+	CHECK(skw_store_webhook_delete(s, "acct_b", "wh_1") == SKW_ENOTFOUND);
+	CHECK(skw_store_webhook_get(s, "acct_a", "wh_1", &w) == 0);
+	skw_strlcpy(w.account_id, "acct_b", sizeof(w.account_id));
+	CHECK(skw_store_webhook_update(s, &w) == SKW_ENOTFOUND);
+	skw_webhook_cleanup(&w);
+
+	CHECK(skw_store_webhook_get(s, "acct_a", "wh_1", &w) == 0);
+	free(w.url);
+	w.url = strdup("https://example.org/new");
+	w.timeout_s = 30;
+	w.retry_attempts = 0;
+	w.is_enabled = false;
+	w.updated_at = T0 + 5;
+	CHECK(skw_store_webhook_update(s, &w) == 0);
+	skw_webhook_cleanup(&w);
+	CHECK(skw_store_webhook_get(s, "acct_a", "wh_1", &w) == 0);
+	CHECK_STR(w.url, "https://example.org/new");
+	CHECK(w.timeout_s == 30 && w.retry_attempts == 0 && !w.is_enabled);
+	CHECK(w.updated_at == T0 + 5 && w.created_at == T0);
+	CHECK(w.secret_enc_len == 5); /* update leaves the secret alone */
+	skw_webhook_cleanup(&w);
+
+	CHECK(skw_store_webhook_delete(s, "acct_a", "wh_1") == 0);
+	CHECK(skw_store_webhook_get(s, "acct_a", "wh_1", &w) == SKW_ENOTFOUND);
+	CHECK(skw_store_webhook_list(s, "acct_b", &list, &n) == 0 && n == 1);
+	skw_webhooks_free(list, n);
+	CHECK(skw_store_webhook_list(s, "acct_none", &list, &n) == 0 && n == 0 && !list);
+
+	w = (struct skw_webhook){.id = "wh_2",
+				 .account_id = "acct_b",
+				 .name = "n",
+				 .url = "u",
+				 .events = "x.y",
+				 .timeout_s = 1};
+	CHECK(skw_store_webhook_insert(s, &w) == SKW_ECONFLICT); /* ids are global */
+	skw_strlcpy(w.id, "wh_9", sizeof(w.id));
+	skw_strlcpy(w.account_id, "acct_none", sizeof(w.account_id));
+	CHECK(skw_store_webhook_insert(s, &w) == SKW_ENOTFOUND);
+	skw_store_close(s);
+}
+
+static void test_fanout(void)
+{
+	char path[512];
+	struct skw_store *s = open_new(path, sizeof(path), false);
+	struct skw_event_out out;
+	struct skw_work *w;
+	size_t n;
+
+	add_account(s, "acct_a");
+	add_account(s, "acct_b");
+	add_webhook(s, "acct_a", "wh_1", "booking.created,payment.failed", true, 3);
+	add_webhook(s, "acct_a", "wh_2", "booking.created.v2,booking", true, 3);
+	add_webhook(s, "acct_a", "wh_3", "booking.created", false, 3);
+	add_webhook(s, "acct_a", "wh_4", "payment.failed,booking.created", true, 2);
+	add_webhook(s, "acct_b", "wh_b", "booking.created", true, 3);
+
+	CHECK(ingest(s, "acct_a", "booking.created", NULL, 0, T0, &out) == 2);
+	CHECK(!out.is_replay && !strncmp(out.id, "evt_", 4));
+	n = claim(s, T0, 100, 0, NULL, 0, &w);
+	CHECK(n == 2);
+	for (size_t i = 0; i < n; i++) {
+		CHECK(!strcmp(w[i].webhook_id, "wh_1") || !strcmp(w[i].webhook_id, "wh_4"));
+		CHECK_STR(w[i].account_id, "acct_a");
+		CHECK_STR(w[i].event_id, out.id);
+		CHECK_STR(w[i].event, "booking.created");
+		CHECK(!strncmp(w[i].delivery_id, "dlv_", 4));
+		CHECK(w[i].body_len == 7 && !memcmp(w[i].body, "{\"a\":1}", 8));
+		CHECK_STR(w[i].url, "https://example.com/hook");
+		CHECK(w[i].secret_enc_len == 5 && w[i].secret_enc[2] == 3);
+		CHECK(w[i].timeout_s == 10 && w[i].attempt == 1 && !w[i].is_test);
+		CHECK(w[i].max_attempts == (!strcmp(w[i].webhook_id, "wh_1") ? 4 : 3));
+	}
+	if (n == 2)
+		CHECK(strcmp(w[0].delivery_id, w[1].delivery_id));
+	skw_works_free(w, n);
+
+	CHECK(ingest(s, "acct_a", "booking", NULL, 0, T0, NULL) == 1); /* wh_2 only */
+	CHECK(ingest(s, "acct_a", "payment.failed", NULL, 0, T0, NULL) == 2);
+	CHECK(ingest(s, "acct_a", "nobody.cares", NULL, 0, T0, NULL) == 0);
+	CHECK(ingest(s, "acct_b", "booking.created", NULL, 0, T0, NULL) == 1);
+	CHECK(ingest(s, "acct_none", "booking.created", NULL, 0, T0, NULL) == SKW_ENOTFOUND);
+	CHECK(ingest(s, "acct_a", "a,b", NULL, 0, T0, NULL) == SKW_EINVAL);
+	skw_store_close(s);
+}
+
+static void test_idempotency(void)
+{
+	char path[512];
+	struct skw_store *s = open_new(path, sizeof(path), false);
+	struct skw_event_out first, again;
+
+	add_account(s, "acct_a");
+	add_account(s, "acct_b");
+	add_webhook(s, "acct_a", "wh_1", "booking.created", true, 3);
+
+	CHECK(ingest(s, "acct_a", "booking.created", "k1", 7, T0, &first) == 1);
+	CHECK(!first.is_replay);
+	CHECK(ingest(s, "acct_a", "booking.created", "k1", 7, T0 + 1000, &again) == 1);
+	CHECK(again.is_replay && !strcmp(again.id, first.id));
+	CHECK(claim_count(s, T0 + 1000) == 1); /* the replay queued nothing */
+	CHECK(ingest(s, "acct_a", "booking.created", "k1", 8, T0 + 2000, &again) == SKW_ECONFLICT);
+	/* keys are per account */
+	CHECK(ingest(s, "acct_b", "booking.created", "k1", 8, T0 + 2000, &again) == 0);
+	CHECK(!again.is_replay);
+	/* just inside 24 h: still a replay; at 24 h: a new event */
+	CHECK(ingest(s, "acct_a", "booking.created", "k1", 7, T0 + DAY_MS - 1, &again) == 1);
+	CHECK(again.is_replay);
+	CHECK(ingest(s, "acct_a", "booking.created", "k1", 9, T0 + DAY_MS, &again) == 1);
+	CHECK(!again.is_replay && strcmp(again.id, first.id));
+	CHECK(ingest(s, "acct_a", "booking.created", "k1", 9, T0 + DAY_MS + 1, &again) == 1);
+	CHECK(again.is_replay);
+
+	CHECK(raw_count(path, "SELECT count(*) FROM idempotency") == 2);
+	/* a key exactly 24 h old is expired, like for the lookup above */
+	CHECK(skw_store_maintain(s, T0 + 2 * DAY_MS - 1, 0) == 0);
+	CHECK(raw_count(path, "SELECT count(*) FROM idempotency") == 1);
+	CHECK(skw_store_maintain(s, T0 + 3 * DAY_MS, 0) == 0);
+	CHECK(raw_count(path, "SELECT count(*) FROM idempotency") == 0);
+	skw_store_close(s);
+}
+
+static void test_claim_lease(void)
+{
+	char path[512];
+	struct skw_store *s = open_new(path, sizeof(path), false);
+	const char *ex[] = {"wh_2"};
+	struct skw_work *w;
+	size_t n;
+
+	add_account(s, "acct_a");
+	add_webhook(s, "acct_a", "wh_1", "e.one", true, 3);
+	add_webhook(s, "acct_a", "wh_2", "e.one", true, 3);
+	for (int i = 0; i < 5; i++)
+		CHECK(ingest(s, "acct_a", "e.one", NULL, 0, T0 + i, NULL) == 2);
+
+	CHECK(claim_count(s, T0 - 1) == 0); /* nothing due yet */
+	n = claim(s, T0 + 10, 100, 2, ex, 1, &w);
+	CHECK(n == 2);
+	for (size_t i = 0; i < n; i++) {
+		CHECK_STR(w[i].webhook_id, "wh_1");
+		CHECK(w[i].lease_until == T0 + 10 + 10 * 1000 + 5000);
+	}
+	if (n == 2) /* oldest due first */
+		CHECK(raw_count(path, "SELECT count(*) FROM queue WHERE lease_owner = 'node-a'"
+				      " AND next_attempt_at <= 1700000000001") == 2);
+	skw_works_free(w, n);
+
+	n = claim(s, T0 + 10, 3, 0, NULL, 0, &w); /* limit in total */
+	CHECK(n == 3);
+	skw_works_free(w, n);
+	CHECK(claim_count(s, T0 + 20) == 5); /* leased ones are not claimed again */
+	CHECK(claim_count(s, T0 + 20) == 0);
+	CHECK(claim_count(s, T0 + 20 + 15000 - 1) == 5); /* the first five's leases ran out */
+	/* after the last lease runs out, all ten come back, still attempt 1 */
+	n = claim(s, T0 + 20 + 15000 + 15000, 100, 0, NULL, 0, &w);
+	CHECK(n == 10);
+	for (size_t i = 0; i < n; i++) {
+		CHECK(w[i].attempt == 1);
+		CHECK(complete(s, &w[i], true, 200, T0, 0) == 0);
+	}
+	skw_works_free(w, n);
+	CHECK(raw_count(path, "SELECT count(*) FROM queue") == 0);
+
+	/* a disabled webhook's deliveries are held, and come back on enable */
+	CHECK(ingest(s, "acct_a", "e.one", NULL, 0, T0 + 100000, NULL) == 2);
+	set_enabled(s, "acct_a", "wh_2", false);
+	n = claim(s, T0 + 100000, 100, 0, NULL, 0, &w);
+	CHECK(n == 1 && !strcmp(w[0].webhook_id, "wh_1"));
+	skw_works_free(w, n);
+	CHECK(claim_count(s, T0 + 100000) == 0);
+	set_enabled(s, "acct_a", "wh_2", true);
+	CHECK(claim_count(s, T0 + 100000) == 1);
+	skw_store_close(s);
+}
+
+static void test_claim_fair(void)
+{
+	char path[512];
+	struct skw_store *s = open_new(path, sizeof(path), false);
+	struct skw_work *w;
+	int n_1 = 0, n_2 = 0;
+	size_t n;
+
+	add_account(s, "acct_a");
+	add_webhook(s, "acct_a", "wh_1", "e.one", true, 3);
+	add_webhook(s, "acct_a", "wh_2", "e.two", true, 3);
+	for (int i = 0; i < 6; i++) {
+		CHECK(ingest(s, "acct_a", "e.one", NULL, 0, T0 + i, NULL) == 1);
+		CHECK(ingest(s, "acct_a", "e.two", NULL, 0, T0 + 100 + i, NULL) == 1);
+	}
+	/* the oldest due goes first across webhooks */
+	n = claim(s, T0 + 1000, 1, 0, NULL, 0, &w);
+	CHECK(n == 1 && !strcmp(w[0].webhook_id, "wh_1"));
+	skw_works_free(w, n);
+	/* wh_1's backlog is older, but the per-webhook cap leaves room for wh_2 */
+	n = claim(s, T0 + 1000, 100, 2, NULL, 0, &w);
+	CHECK(n == 4);
+	for (size_t i = 0; i < n; i++) {
+		n_1 += !strcmp(w[i].webhook_id, "wh_1");
+		n_2 += !strcmp(w[i].webhook_id, "wh_2");
+	}
+	CHECK(n_1 == 2 && n_2 == 2);
+	skw_works_free(w, n);
+	/* within the limit, older first: wh_1's rest before any of wh_2's */
+	n = claim(s, T0 + 1000, 3, 0, NULL, 0, &w);
+	CHECK(n == 3);
+	for (size_t i = 0; i < n; i++)
+		CHECK_STR(w[i].webhook_id, "wh_1");
+	skw_works_free(w, n);
+	skw_store_close(s);
+}
+
+static void test_complete(void)
+{
+	char path[512];
+	struct skw_store *s = open_new(path, sizeof(path), false);
+	struct skw_webhook wh;
+	struct skw_work *w, *w2;
+	int64_t due;
+	size_t n;
+
+	add_account(s, "acct_a");
+	add_webhook(s, "acct_a", "wh_1", "e.one", true, 1);
+	CHECK(ingest(s, "acct_a", "e.one", NULL, 0, T0, NULL) == 1);
+	n = claim(s, T0, 10, 0, NULL, 0, &w);
+	CHECK(n == 1);
+	if (n != 1)
+		goto out;
+	CHECK(w[0].attempt == 1 && w[0].max_attempts == 2);
+
+	/* a retry: rescheduled, lease cleared, attempt 2 at the new time */
+	CHECK(complete(s, &w[0], false, 500, T0, T0 + 60000) == 0);
+	CHECK(skw_store_next_due(s, &due) == 0 && due == T0 + 60000);
+	CHECK(claim_count(s, T0 + 59999) == 0);
+	/* the same result again (a stale duplicate) changes nothing */
+	CHECK(complete(s, &w[0], false, 500, T0, T0 + 1) == 0);
+	CHECK(skw_store_next_due(s, &due) == 0 && due == T0 + 60000);
+	/* max_attempts follows the webhook's retry setting as it is now */
+	CHECK(skw_store_webhook_get(s, "acct_a", "wh_1", &wh) == 0);
+	wh.retry_attempts = 4;
+	CHECK(skw_store_webhook_update(s, &wh) == 0);
+	skw_webhook_cleanup(&wh);
+	n = claim(s, T0 + 60000, 10, 0, NULL, 0, &w2);
+	CHECK(n == 1);
+	if (n == 1) {
+		CHECK(w2[0].attempt == 2 && w2[0].max_attempts == 5);
+		CHECK_STR(w2[0].delivery_id, w[0].delivery_id);
+		/* final: the delivery leaves the queue */
+		CHECK(complete(s, &w2[0], true, 200, T0 + 60000, 0) == 0);
+	}
+	skw_works_free(w2, n);
+	CHECK(raw_count(path, "SELECT count(*) FROM queue") == 0);
+	CHECK(raw_count(path, "SELECT count(*) FROM attempts") == 2);
+	CHECK(raw_count(path, "SELECT count(*) FROM attempts WHERE success = 1 AND"
+			      " delivered_at = 1700000060012 AND status_code = 200") == 1);
+	CHECK(skw_store_next_due(s, &due) == 0 && due == INT64_MAX);
+	CHECK(claim_count(s, T0 + 10 * DAY_MS) == 0);
+
+	/* results for a deleted webhook are dropped without error */
+	CHECK(ingest(s, "acct_a", "e.one", NULL, 0, T0, NULL) == 1);
+	skw_works_free(w, 1);
+	n = claim(s, T0, 10, 0, NULL, 0, &w);
+	CHECK(n == 1);
+	CHECK(skw_store_webhook_delete(s, "acct_a", "wh_1") == 0);
+	if (n == 1)
+		CHECK(complete(s, &w[0], true, 200, T0, 0) == 0);
+	CHECK(raw_count(path, "SELECT count(*) FROM attempts") == 0);
+	CHECK(raw_count(path, "SELECT count(*) FROM queue") == 0);
+out:
+	skw_works_free(w, n);
+	skw_store_close(s);
+}
+
+static void test_release_next_due(void)
+{
+	char path[512];
+	struct skw_store *s = open_new(path, sizeof(path), false);
+	struct skw_work *w;
+	const char *ids[2];
+	int64_t due;
+	size_t n;
+
+	add_account(s, "acct_a");
+	add_webhook(s, "acct_a", "wh_1", "e.one", true, 1);
+	add_webhook(s, "acct_a", "wh_2", "e.two", false, 1);
+	CHECK(skw_store_next_due(s, &due) == 0 && due == INT64_MAX);
+	CHECK(ingest(s, "acct_a", "e.two", NULL, 0, T0 + 5, NULL) == 0); /* disabled */
+	set_enabled(s, "acct_a", "wh_2", true);
+	CHECK(ingest(s, "acct_a", "e.two", NULL, 0, T0 + 7, NULL) == 1);
+	set_enabled(s, "acct_a", "wh_2", false);
+	CHECK(skw_store_next_due(s, &due) == 0 && due == INT64_MAX); /* held */
+	CHECK(ingest(s, "acct_a", "e.one", NULL, 0, T0 + 3, NULL) == 1);
+	CHECK(ingest(s, "acct_a", "e.one", NULL, 0, T0 + 4, NULL) == 1);
+	CHECK(skw_store_next_due(s, &due) == 0 && due == T0 + 3);
+
+	n = claim(s, T0 + 10, 10, 0, NULL, 0, &w);
+	CHECK(n == 2);
+	/* both leased: due again when the leases run out */
+	CHECK(skw_store_next_due(s, &due) == 0 && due == T0 + 10 + 15000);
+	if (n == 2) {
+		ids[0] = w[0].delivery_id;
+		CHECK(skw_store_release(s, ids, 1) == 0);
+		CHECK(skw_store_next_due(s, &due) == 0 && due == T0 + 3);
+		CHECK(claim_count(s, T0 + 11) == 1);
+		CHECK(skw_store_release_node(s, "node-b") == 0); /* not ours */
+		CHECK(claim_count(s, T0 + 12) == 0);
+		CHECK(skw_store_release_node(s, "node-a") == 0);
+		CHECK(claim_count(s, T0 + 12) == 2);
+		CHECK(skw_store_release_node(s, NULL) == 0);
+		CHECK(claim_count(s, T0 + 12) == 2);
+	}
+	skw_works_free(w, n);
+	skw_store_close(s);
+}
+
+/* Builds a log for wh_1: d1 failed then succeeded, d2 failed once and is
+ * pending, d3 pending before any attempt. Returns the number of rows. */
+static size_t build_log(struct skw_store *s)
+{
+	struct skw_work *w;
+	size_t n;
+
+	add_account(s, "acct_a");
+	add_account(s, "acct_b");
+	add_webhook(s, "acct_a", "wh_1", "e.one", true, 3);
+	for (int i = 0; i < 2; i++)
+		CHECK(ingest(s, "acct_a", "e.one", NULL, 0, T0 + i, NULL) == 1);
+	n = claim(s, T0 + 100, 10, 0, NULL, 0, &w);
+	CHECK(n == 2);
+	if (n == 2) {
+		CHECK(complete(s, &w[0], false, 500, T0 + 100, T0 + 1000) == 0);
+		CHECK(complete(s, &w[1], false, 503, T0 + 100, T0 + 5000) == 0);
+	}
+	skw_works_free(w, n);
+	n = claim(s, T0 + 1000, 10, 0, NULL, 0, &w);
+	CHECK(n == 1);
+	if (n == 1)
+		CHECK(complete(s, &w[0], true, 200, T0 + 1000, 0) == 0);
+	skw_works_free(w, n);
+	CHECK(ingest(s, "acct_a", "e.one", NULL, 0, T0 + 2000, NULL) == 1);
+	return 5; /* 3 made attempts + 2 pending */
+}
+
+static void test_log(void)
+{
+	char path[512];
+	struct skw_store *s = open_new(path, sizeof(path), false);
+	struct skw_log_query q = {.account_id = "acct_a", .webhook_id = "wh_1", .limit = 100};
+	struct skw_log_entry *e, *page;
+	size_t n, n_page, total;
+
+	total = build_log(s);
+	CHECK(skw_store_log_list(s, &q, &e, &n) == 0);
+	CHECK(n == total);
+	if (n == total) {
+		/* newest first: d2 retry due at +5000, d3 pending at +2000, d1's
+		 * success at +1000, then the two failures at +100 */
+		CHECK(e[0].status == SKW_LOG_PENDING && e[0].at == T0 + 5000);
+		CHECK(e[0].attempt == 2 && e[0].max_attempts == 4);
+		CHECK(e[0].next_attempt_at == T0 + 5000 && e[0].started_at == 0);
+		CHECK(e[1].status == SKW_LOG_PENDING && e[1].at == T0 + 2000 && e[1].attempt == 1);
+		CHECK(e[2].status == SKW_LOG_SUCCEEDED && e[2].status_code == 200);
+		CHECK(e[2].attempt == 2 && e[2].delivered_at == T0 + 1000 + 12);
+		CHECK_STR(e[2].response, "ok");
+		CHECK(e[2].error == NULL);
+		CHECK(e[3].status == SKW_LOG_FAILED && e[4].status == SKW_LOG_FAILED);
+		CHECK(e[3].at == T0 + 100 && e[4].at == T0 + 100);
+		CHECK(strcmp(e[3].key, e[4].key) > 0);
+		CHECK_STR(e[3].error, "HTTP 500");
+		CHECK_STR(e[3].event, "e.one");
+		for (size_t i = 0; i + 1 < n; i++)
+			CHECK(e[i].at >= e[i + 1].at);
+	}
+
+	/* paging by 2 gives the same rows, each once */
+	q.limit = 2;
+	for (size_t got = 0, pages = 0; pages < 10; pages++) {
+		CHECK(skw_store_log_list(s, &q, &page, &n_page) == 0);
+		for (size_t i = 0; i < n_page && got + i < n; i++)
+			CHECK_STR(page[i].key, e[got + i].key);
+		got += n_page;
+		if (n_page < 2) {
+			CHECK(got == total);
+			skw_log_entries_free(page, n_page);
+			break;
+		}
+		q.has_cursor = true;
+		q.cursor_at = page[n_page - 1].at;
+		skw_strlcpy(q.cursor_key, page[n_page - 1].key, sizeof(q.cursor_key));
+		skw_log_entries_free(page, n_page);
+	}
+	skw_log_entries_free(e, n);
+
+	q = (struct skw_log_query){.account_id = "acct_a", .webhook_id = "wh_1", .limit = 100};
+	q.status = SKW_LOG_FAILED;
+	CHECK(skw_store_log_list(s, &q, &e, &n) == 0 && n == 2);
+	skw_log_entries_free(e, n);
+	q.status = SKW_LOG_SUCCEEDED;
+	CHECK(skw_store_log_list(s, &q, &e, &n) == 0 && n == 1);
+	skw_log_entries_free(e, n);
+	q.status = SKW_LOG_PENDING;
+	CHECK(skw_store_log_list(s, &q, &e, &n) == 0 && n == 2);
+	skw_log_entries_free(e, n);
+
+	q.status = SKW_LOG_ANY;
+	q.account_id = "acct_b";
+	CHECK(skw_store_log_list(s, &q, &e, &n) == SKW_ENOTFOUND);
+	q.account_id = "acct_a";
+	q.has_cursor = true;
+	skw_strlcpy(q.cursor_key, "garbage", sizeof(q.cursor_key));
+	CHECK(skw_store_log_list(s, &q, &e, &n) == SKW_EINVAL);
+
+	/* retention drops old log rows and events nothing waits for */
+	CHECK(skw_store_maintain(s, T0 + 1000 + DAY_MS, DAY_MS) == 0);
+	CHECK(raw_count(path, "SELECT count(*) FROM attempts") == 1);
+	CHECK(raw_count(path, "SELECT count(*) FROM events") == 2);
+	skw_store_close(s);
+}
+
+static void test_test_send(void)
+{
+	char path[512];
+	struct skw_store *s = open_new(path, sizeof(path), false);
+	struct skw_log_query q = {.account_id = "acct_a", .webhook_id = "wh_1", .limit = 10};
+	struct skw_log_entry *e;
+	struct skw_webhook wh;
+	struct skw_work w;
+	size_t n;
+
+	add_account(s, "acct_a");
+	add_webhook(s, "acct_a", "wh_1", "e.one", true, 3);
+	CHECK(skw_store_webhook_get(s, "acct_a", "wh_1", &wh) == 0);
+	CHECK(skw_store_test_prepare(s, &wh, "evt_test1", "{}", 2, T0, &w) == 0);
+	CHECK(w.is_test && w.attempt == 1 && w.max_attempts == 1);
+	CHECK_STR(w.event, "webhook.test");
+	CHECK(w.body_len == 2 && !strcmp(w.body, "{}"));
+	CHECK(w.secret_enc_len == wh.secret_enc_len);
+	CHECK(claim_count(s, T0 + DAY_MS) == 0); /* never queued */
+	CHECK(complete(s, &w, true, 204, T0, 0) == 0);
+	CHECK(skw_store_log_list(s, &q, &e, &n) == 0 && n == 1);
+	if (n == 1) {
+		CHECK_STR(e[0].delivery_id, w.delivery_id);
+		CHECK_STR(e[0].event, "webhook.test");
+		CHECK(e[0].status == SKW_LOG_SUCCEEDED && e[0].status_code == 204);
+	}
+	skw_log_entries_free(e, n);
+	CHECK(raw_count(path, "SELECT count(*) FROM events WHERE id = 'evt_test1'") == 1);
+	skw_work_cleanup(&w);
+	skw_webhook_cleanup(&wh);
+	skw_store_close(s);
+}
+
+static void test_account_delete(void)
+{
+	static const char *const tables[] = {"api_keys", "webhooks", "events",
+					     "queue",	 "attempts", "idempotency"};
+	char path[512], sql[128];
+	struct skw_store *s = open_new(path, sizeof(path), false);
+	unsigned char hash[SKW_KEY_HASH_LEN];
+	struct skw_apikey k = {.id = "key_1", .account_id = "acct_a", .created_at = T0};
+	struct skw_event_out out;
+	struct skw_webhook *list;
+	size_t n;
+
+	memset(hash, 4, sizeof(hash));
+	build_log(s); /* acct_a with attempts and queued deliveries */
+	CHECK(ingest(s, "acct_a", "e.one", "key-1", 1, T0, NULL) == 1);
+	CHECK(skw_store_apikey_insert(s, &k, hash) == 0);
+	add_webhook(s, "acct_b", "wh_b", "e.one", true, 3);
+	CHECK(ingest(s, "acct_b", "e.one", "key-1", 1, T0, NULL) == 1);
+
+	CHECK(skw_store_account_delete(s, "acct_a") == 0);
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE account_id = 'acct_a'",
+			 tables[i]);
+		CHECK(raw_count(path, sql) == 0);
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE account_id = 'acct_b'",
+			 tables[i]);
+		CHECK(raw_count(path, sql) ==
+		      (!strcmp(tables[i], "api_keys") || !strcmp(tables[i], "attempts") ? 0 : 1));
+	}
+	CHECK(skw_store_apikey_find(s, hash, &k) == SKW_ENOTFOUND);
+	/* the same id again starts empty: the old idempotency key is gone */
+	add_account(s, "acct_a");
+	CHECK(skw_store_webhook_list(s, "acct_a", &list, &n) == 0 && n == 0);
+	CHECK(ingest(s, "acct_a", "e.one", "key-1", 1, T0, &out) == 0 && !out.is_replay);
+	skw_store_close(s);
+}
+
+static void test_reopen(void)
+{
+	char path[512];
+	struct skw_store *s = open_new(path, sizeof(path), true);
+	struct skw_account a;
+	struct skw_work *w;
+	struct stat st;
+	size_t n;
+
+	add_account(s, "acct_a");
+	add_webhook(s, "acct_a", "wh_1", "e.one", true, 3);
+	CHECK(ingest(s, "acct_a", "e.one", NULL, 0, T0, NULL) == 1);
+	skw_store_close(s);
+	s = reopen(path);
+	CHECK(skw_store_account_get(s, "acct_a", &a) == 0);
+	skw_account_cleanup(&a);
+	n = claim(s, T0, 10, 0, NULL, 0, &w);
+	CHECK(n == 1 && !strcmp(w[0].webhook_id, "wh_1"));
+	skw_works_free(w, n);
+	skw_store_close(s);
+	s = reopen(path); /* and a migrated database opens again */
+	CHECK(claim_count(s, T0 + 60000) == 1);
+	skw_store_close(s);
+	CHECK(raw_count(path, "PRAGMA user_version") >= 1);
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600); /* payloads inside */
+	CHECK(raw_count(path, "SELECT count(*) FROM queue") == 1);
+}
+
+#define N_THREADS 8
+#define N_PER_THREAD 150
+
+struct worker {
+	struct skw_store *s;
+	const char *idem; /* when set, every call uses it */
+	int n_ok;
+	int n_replay;
+	char first_id[SKW_ID_MAX];
+};
+
+static void *ingest_worker(void *arg)
+{
+	struct worker *wk = arg;
+	int n = wk->idem ? 1 : N_PER_THREAD;
+
+	for (int i = 0; i < n; i++) {
+		struct skw_event_out out;
+
+		if (ingest(wk->s, "acct_a", "e.one", wk->idem, 1, T0, &out) == 2) {
+			wk->n_ok++;
+			wk->n_replay += out.is_replay;
+			skw_strlcpy(wk->first_id, out.id, sizeof(wk->first_id));
+		}
+	}
+	return NULL;
+}
+
+static void test_concurrent(void)
+{
+	char path[512];
+	struct skw_store *s = open_new(path, sizeof(path), true);
+	struct worker wk[N_THREADS];
+	pthread_t th[N_THREADS];
+	int n_ok = 0, n_replay = 0;
+
+	add_account(s, "acct_a");
+	add_webhook(s, "acct_a", "wh_1", "e.one", true, 3);
+	add_webhook(s, "acct_a", "wh_2", "e.one", true, 3);
+	for (int i = 0; i < N_THREADS; i++) {
+		wk[i] = (struct worker){.s = s};
+		CHECK(pthread_create(&th[i], NULL, ingest_worker, &wk[i]) == 0);
+	}
+	for (int i = 0; i < N_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		n_ok += wk[i].n_ok;
+	}
+	CHECK(n_ok == N_THREADS * N_PER_THREAD);
+	CHECK(raw_count(path, "SELECT count(*) FROM events") == N_THREADS * N_PER_THREAD);
+	CHECK(raw_count(path, "SELECT count(DISTINCT delivery_id) FROM queue") ==
+	      2 * N_THREADS * N_PER_THREAD);
+
+	/* the same idempotency key from every thread at once: one event */
+	n_ok = 0;
+	for (int i = 0; i < N_THREADS; i++) {
+		wk[i] = (struct worker){.s = s, .idem = "same-key"};
+		CHECK(pthread_create(&th[i], NULL, ingest_worker, &wk[i]) == 0);
+	}
+	for (int i = 0; i < N_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		n_ok += wk[i].n_ok;
+		n_replay += wk[i].n_replay;
+	}
+	CHECK(n_ok == N_THREADS && n_replay == N_THREADS - 1);
+	for (int i = 1; i < N_THREADS; i++)
+		CHECK_STR(wk[i].first_id, wk[0].first_id);
+	CHECK(raw_count(path, "SELECT count(*) FROM events") == N_THREADS * N_PER_THREAD + 1);
+	skw_store_close(s);
+}
+
+/* A failing job in a batch rolls back only itself: concurrent inserts of
+ * the same account id, only one wins, the others get SKW_ECONFLICT. */
+struct insert_arg {
+	struct skw_store *s;
+	char id[SKW_ID_MAX];
+	int rc;
+};
+
+static void *insert_worker(void *arg)
+{
+	struct insert_arg *ia = arg;
+	struct skw_account a = {.name = "x", .created_at = T0};
+
+	skw_strlcpy(a.id, ia->id, sizeof(a.id));
+	ia->rc = skw_store_account_insert(ia->s, &a);
+	return NULL;
+}
+
+static void test_batch_isolation(void)
+{
+	char path[512];
+	struct skw_store *s = open_new(path, sizeof(path), true);
+	struct insert_arg args[2 * N_THREADS];
+	pthread_t th[2 * N_THREADS];
+	int n_ok = 0, n_conflict = 0;
+
+	/* half insert the same id, half distinct ones, all at once */
+	for (int i = 0; i < 2 * N_THREADS; i++) {
+		args[i] = (struct insert_arg){.s = s};
+		if (i % 2)
+			snprintf(args[i].id, sizeof(args[i].id), "acct_%d", i);
+		else
+			skw_strlcpy(args[i].id, "acct_same", sizeof(args[i].id));
+		CHECK(pthread_create(&th[i], NULL, insert_worker, &args[i]) == 0);
+	}
+	for (int i = 0; i < 2 * N_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		n_ok += args[i].rc == 0;
+		n_conflict += args[i].rc == SKW_ECONFLICT;
+		if (i % 2)
+			CHECK(args[i].rc == 0);
+	}
+	CHECK(n_ok == N_THREADS + 1 && n_conflict == N_THREADS - 1);
+	CHECK(raw_count(path, "SELECT count(*) FROM accounts") == N_THREADS + 1);
+	skw_store_close(s);
+}
+
+int main(void)
+{
+	char cmd[128];
+
+	if (sodium_init() < 0 || !mkdtemp(tmp_dir)) {
+		fprintf(stderr, "setup failed\n");
+		return EXIT_FAILURE;
+	}
+	RUN(test_open_urls);
+	RUN(test_accounts);
+	RUN(test_apikeys);
+	RUN(test_webhooks);
+	RUN(test_fanout);
+	RUN(test_idempotency);
+	RUN(test_claim_lease);
+	RUN(test_claim_fair);
+	RUN(test_complete);
+	RUN(test_release_next_due);
+	RUN(test_log);
+	RUN(test_test_send);
+	RUN(test_account_delete);
+	RUN(test_reopen);
+	RUN(test_concurrent);
+	RUN(test_batch_isolation);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", tmp_dir);
+	return CHECK_DONE();
+}
