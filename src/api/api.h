@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../deliver/engine.h"
 #include "../sign/sign.h"
@@ -32,7 +33,10 @@ int skw_api_start(const struct skw_api_config *c, struct skw_api **out, char *er
 int skw_api_port(const struct skw_api *a);
 /* Stops accepting new connections; requests in flight go on. */
 void skw_api_quiesce(struct skw_api *a);
-/* Waits for requests in flight to finish, then frees a. */
-void skw_api_stop(struct skw_api *a);
+/* Waits up to grace_ms for requests in flight to finish, closes every
+ * connection, then frees a. */
+void skw_api_stop(struct skw_api *a, int64_t grace_ms);
+/* 0 when listen is a HOST:PORT this machine can bind to (resolves only). */
+int skw_api_check_listen(const char *listen, char *err, size_t err_len);
 
 #endif

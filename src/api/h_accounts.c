@@ -21,7 +21,7 @@ static enum MHD_Result create(struct skw_req *r)
 	struct skw_field_error fe;
 	struct skw_account a = {0};
 	enum MHD_Result res;
-	json_t *body = skw_req_json(r, &res), *name;
+	json_t *body = skw_req_json(r, 0, &res), *name;
 	const char *key;
 	json_t *v;
 	int rc;
@@ -30,9 +30,10 @@ static enum MHD_Result create(struct skw_req *r)
 		return res;
 	json_object_foreach(body, key, v) {
 		if (strcmp(key, "name")) {
+			res = skw_reply_error(r, 422, "validation_failed", key,
+					      "unknown field \"%.48s\"", key);
 			json_decref(body);
-			return skw_reply_error(r, 422, "validation_failed", key,
-					       "unknown field \"%.48s\"", key);
+			return res;
 		}
 	}
 	name = json_object_get(body, "name");

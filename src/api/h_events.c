@@ -56,7 +56,9 @@ enum MHD_Result skw_h_events(struct skw_req *r, char **seg, size_t n_seg)
 		return skw_reply_error(r, 422, "validation_failed", "Idempotency-Key",
 				       "Idempotency-Key must be 1-%d printable ASCII characters",
 				       IDEM_KEY_MAX);
-	body = skw_req_json(r, &res);
+	/* data is forwarded byte for byte, so integers beyond 64 bits are only
+	 * validated, never converted: parse them as reals. */
+	body = skw_req_json(r, JSON_DECODE_INT_AS_REAL, &res);
 	if (!body)
 		return res;
 	ev.now = skw_now_ms();

@@ -68,7 +68,7 @@ static enum MHD_Result create(struct skw_req *r)
 	struct skw_webhook w = {0};
 	char secret[SKW_SECRET_MAX];
 	enum MHD_Result res;
-	json_t *body = skw_req_json(r, &res);
+	json_t *body = skw_req_json(r, 0, &res);
 	int rc;
 
 	if (!body)
@@ -117,7 +117,7 @@ static enum MHD_Result patch(struct skw_req *r, const char *id)
 	bool was_enabled;
 	int rc;
 
-	body = skw_req_json(r, &res);
+	body = skw_req_json(r, 0, &res);
 	if (!body)
 		return res;
 	rc = skw_store_webhook_get(r->api->cfg.store, r->who.account_id, id, &w);

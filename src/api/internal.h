@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <pthread.h>
+
 #include <jansson.h>
 #include <microhttpd.h>
 
@@ -18,6 +20,9 @@ struct skw_api {
 	struct skw_api_config cfg;
 	struct MHD_Daemon *daemon;
 	int port;
+	pthread_mutex_t mu; /* guards n_in_flight */
+	pthread_cond_t idle;
+	size_t n_in_flight; /* requests whose headers arrived and that are not done */
 };
 
 struct skw_principal {
@@ -53,10 +58,11 @@ enum MHD_Result skw_reply_method(struct skw_req *r, const char *allow);
 enum MHD_Result skw_reply_store_error(struct skw_req *r, int rc);
 
 /*
- * Parses the request body as a JSON object. On failure replies (400/415)
- * and returns NULL with *res set; returns owned json_t otherwise.
+ * Parses the request body as a JSON object (jansson flags added to
+ * JSON_REJECT_DUPLICATES). On failure replies (400/415) and returns NULL
+ * with *res set; returns owned json_t otherwise.
  */
-json_t *skw_req_json(struct skw_req *r, enum MHD_Result *res);
+json_t *skw_req_json(struct skw_req *r, size_t flags, enum MHD_Result *res);
 /* Header value or NULL (borrowed from MHD). */
 const char *skw_req_header(struct skw_req *r, const char *name);
 /* Query argument or NULL (borrowed from MHD). */

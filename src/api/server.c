@@ -10,12 +10,14 @@
  */
 #include "internal.h"
 
+#include <errno.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../core/err.h"
@@ -135,7 +137,7 @@ static bool is_json_type(const char *ct)
 	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
 }
 
-json_t *skw_req_json(struct skw_req *r, enum MHD_Result *res)
+json_t *skw_req_json(struct skw_req *r, size_t flags, enum MHD_Result *res)
 {
 	json_error_t jerr;
 	json_t *j;
@@ -151,7 +153,7 @@ json_t *skw_req_json(struct skw_req *r, enum MHD_Result *res)
 				       "send the body as Content-Type: application/json");
 		return NULL;
 	}
-	j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES | flags, &jerr);
 	if (!j) {
 		*res = skw_reply_error(r, MHD_HTTP_BAD_REQUEST, "malformed_json", NULL,
 				       "malformed JSON at line %d column %d: %s", jerr.line,
@@ -258,6 +260,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r->started_mono = skw_mono_ms();
 		skw_strlcpy(r->path, url, sizeof(r->path));
 		*con_cls = r;
+		pthread_mutex_lock(&api->mu);
+		api->n_in_flight++;
+		pthread_mutex_unlock(&api->mu);
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						 MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && skw_parse_int(cl, 0, INT64_MAX, &clen) &&
@@ -296,12 +301,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	struct skw_api *api = cls;
 	struct skw_req *r = *con_cls;
 
-	(void)cls;
 	(void)conn;
 	if (!r)
 		return;
+	pthread_mutex_lock(&api->mu);
+	if (--api->n_in_flight == 0)
+		pthread_cond_broadcast(&api->idle);
+	pthread_mutex_unlock(&api->mu);
 	skw_info("http method=%s path=%s status=%u duration_ms=%lld%s", r->method, r->path,
 		 r->status, (long long)(skw_mono_ms() - r->started_mono),
 		 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
@@ -383,6 +392,8 @@ int skw_api_start(const struct skw_api_config *c, struct skw_api **out, char *er
 	if (!a)
 		return SKW_ENOMEM;
 	a->cfg = *c;
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->idle, NULL);
 	a->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -414,10 +425,36 @@ void skw_api_quiesce(struct skw_api *a)
 		close(s);
 }
 
-void skw_api_stop(struct skw_api *a)
+void skw_api_stop(struct skw_api *a, int64_t grace_ms)
 {
+	struct timespec until;
+	int64_t end_ms;
+
 	if (!a)
 		return;
+	clock_gettime(CLOCK_REALTIME, &until);
+	end_ms = (int64_t)until.tv_sec * 1000 + until.tv_nsec / 1000000 + grace_ms;
+	until.tv_sec = (time_t)(end_ms / 1000);
+	until.tv_nsec = (long)(end_ms % 1000) * 1000000;
+	pthread_mutex_lock(&a->mu);
+	while (a->n_in_flight > 0) {
+		if (pthread_cond_timedwait(&a->idle, &a->mu, &until) == ETIMEDOUT) {
+			skw_warn("http shutdown: %zu requests still in flight after the grace "
+				 "period; closing them",
+				 a->n_in_flight);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&a->mu);
 	MHD_stop_daemon(a->daemon);
+	pthread_mutex_destroy(&a->mu);
+	pthread_cond_destroy(&a->idle);
 	free(a);
+}
+
+int skw_api_check_listen(const char *listen, char *err, size_t err_len)
+{
+	struct sockaddr_storage ss;
+
+	return resolve_listen(listen, &ss, err, err_len);
 }

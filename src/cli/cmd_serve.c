@@ -7,10 +7,12 @@
  * Signals are blocked in every thread and taken synchronously with sigwait
  * here, so no handler runs in a random thread.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -36,6 +38,7 @@ static const char usage[] =
 	"  --shutdown-grace DUR     how long attempts in flight may finish on shutdown (10s)\n"
 	"  --max-in-flight N        attempts in flight over all webhooks (default 10000)\n"
 	"  --per-webhook-in-flight N  attempts in flight to one webhook (default 64)\n"
+	"  --log-retention DUR      how long the delivery log and events are kept (30d)\n"
 	"  --log-level LEVEL        debug, info, warn or error (default info)\n"
 	"  --allow-http             UNSAFE outside tests: accept and send to http:// URLs\n"
 	"  --allow-net CIDR         UNSAFE outside tests: let the sender reach this range\n"
@@ -66,6 +69,7 @@ int skw_cmd_serve(int argc, char **argv)
 	const char *v = NULL;
 	char err[512] = "";
 	int64_t grace = 10000;
+	int64_t retention = 30LL * 86400 * 1000;
 	sigset_t sigs;
 	int sig = 0, rc;
 
@@ -102,6 +106,10 @@ int skw_cmd_serve(int argc, char **argv)
 		} else if (skw_cli_opt(&c, argc, argv, &i, "shutdown-grace", &v)) {
 			if (!skw_parse_duration(v, &grace))
 				skw_cli_usage_error(&c, "--shutdown-grace must be a duration like 10s");
+		} else if (skw_cli_opt(&c, argc, argv, &i, "log-retention", &v)) {
+			if (!skw_parse_duration(v, &retention) || retention < 3600 * 1000)
+				skw_cli_usage_error(&c, "--log-retention must be a duration of at "
+							"least 1h, like 30d");
 		} else if (skw_cli_opt(&c, argc, argv, &i, "log-level", &v)) {
 			if (!strcmp(v, "debug"))
 				skw_log_set_level(SKW_LOG_DEBUG);
@@ -119,6 +127,12 @@ int skw_cmd_serve(int argc, char **argv)
 			skw_cli_usage_error(&c, "unknown argument %s", argv[i]);
 		}
 	}
+
+	if (skw_api_check_listen(listen, err, sizeof(err)))
+		skw_cli_usage_error(&c, "%s", err);
+	if (ec.ca_file && access(ec.ca_file, R_OK))
+		skw_cli_usage_error(&c, "--ca-file %s cannot be read: %s", ec.ca_file,
+				    strerror(errno));
 
 	/* Block the shutdown signals before any thread exists. */
 	sigemptyset(&sigs);
@@ -153,12 +167,24 @@ int skw_cmd_serve(int argc, char **argv)
 		 ac.allow_http ? " UNSAFE allow_http=1" : "",
 		 ec.guard.n_allow ? " UNSAFE allow_net=1" : "");
 
-	while (sigwait(&sigs, &sig) != 0)
-		;
+	/* The main thread waits for a signal and does the housekeeping. */
+	for (int64_t next_gc = 0;;) {
+		struct timespec tick = {.tv_sec = 30};
+
+		if (skw_mono_ms() >= next_gc) {
+			rc = skw_store_maintain(store, skw_now_ms(), retention);
+			if (rc)
+				skw_warn("serve housekeeping failed: %s", skw_strerror(rc));
+			next_gc = skw_mono_ms() + 10 * 60 * 1000;
+		}
+		sig = sigtimedwait(&sigs, NULL, &tick);
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+	}
 	skw_info("serve shutting down signal=%s grace_ms=%lld", sig == SIGTERM ? "TERM" : "INT",
 		 (long long)grace);
 	skw_api_quiesce(api);
-	skw_api_stop(api);
+	skw_api_stop(api, grace);
 	skw_engine_stop(engine, grace);
 	skw_store_close(store);
 	skw_keyring_free(kr);

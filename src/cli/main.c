@@ -33,9 +33,13 @@ int main(int argc, char **argv)
 		fputs("skwebhooks: libcurl failed to initialise\n", stderr);
 		return 1;
 	}
-	if (!cmd || !strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
-		fputs(usage, cmd ? stdout : stderr);
-		return cmd ? 0 : 2;
+	if (!cmd) {
+		fputs("skwebhooks: missing command (see 'skwebhooks --help')\n", stderr);
+		return 2;
+	}
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		fputs(usage, stdout);
+		return 0;
 	}
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
 		printf("skwebhooks %s\n", SKW_VERSION);

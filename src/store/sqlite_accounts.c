@@ -363,7 +363,10 @@ static int do_webhook_get(struct sq_conn *c, void *arg)
 		return rc;
 	if (!has_row)
 		return SKW_ENOTFOUND;
-	return fill_webhook(st, j->out);
+	rc = fill_webhook(st, j->out);
+	if (!rc)
+		rc = sq_fill_last(c, j->out);
+	return rc;
 }
 
 int sq_webhook_get(struct skw_store *s, const char *account_id, const char *id,
@@ -407,6 +410,9 @@ static int do_webhook_list(struct sq_conn *c, void *arg)
 		if (rc)
 			return rc;
 		j->n_list++;
+		rc = sq_fill_last(c, &j->list[j->n_list - 1]);
+		if (rc)
+			return rc;
 	}
 }
 

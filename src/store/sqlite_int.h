@@ -1,7 +1,7 @@
 /*
  * sqlite_int.h - what the files of the SQLite backend share; private to
  * src/store/ (store_sqlite.c, sqlite_schema.c, sqlite_accounts.c,
- * sqlite_queue.c, sqlite_log.c).
+ * sqlite_queue.c, sqlite_log.c, sqlite_sessions.c).
  *
  * Every operation is written as a job: a function that runs against one
  * connection and does not open or close transactions itself. sq_write()
@@ -113,5 +113,22 @@ int sq_test_prepare(struct skw_store *s, const struct skw_webhook *w, const char
 int sq_log_list(struct skw_store *s, const struct skw_log_query *q, struct skw_log_entry **out,
 		size_t *n_out);
 int sq_maintain(struct skw_store *s, int64_t now, int64_t retention_ms);
+
+/* sqlite_sessions.c */
+int sq_login_link_insert(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN],
+			 const char *account_id, int64_t now, int64_t expires_at);
+int sq_login_link_consume(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN],
+			  int64_t now, char account_id[SKW_ID_MAX]);
+int sq_session_insert(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN],
+		      const char *account_id, int64_t now, int64_t expires_at);
+int sq_session_touch(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN],
+		     int64_t now, int64_t idle_ms, struct skw_session *out);
+int sq_session_delete(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN]);
+/* Drops expired links and sessions idle for idle_ms or past their end. */
+int sq_sessions_gc(struct skw_store *s, int64_t now, int64_t idle_ms);
+int sq_webhook_stats(struct skw_store *s, const char *account_id, const char *webhook_id,
+		     int64_t from, int64_t bucket_ms, size_t n, struct skw_stat_bucket *out);
+/* Fills w's last_* fields from the attempt log (job context). */
+int sq_fill_last(struct sq_conn *c, struct skw_webhook *w);
 
 #endif

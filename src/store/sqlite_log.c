@@ -364,5 +364,9 @@ int sq_maintain(struct skw_store *s, int64_t now, int64_t retention_ms)
 		if (rc)
 			return rc;
 	}
+	/* sessions lapse after 30 idle minutes at most; 8 h is their absolute end */
+	rc = sq_sessions_gc(s, now, 8 * 3600 * 1000);
+	if (rc)
+		return rc;
 	return sq_write(s, do_optimize, NULL);
 }

@@ -122,6 +122,22 @@ static const char *const migrations[] = {
     "  created_at INTEGER NOT NULL,"
     "  PRIMARY KEY (account_id, key)"
     ") WITHOUT ROWID;",
+
+    /* 2: sign-in links and browser sessions; the last attempt per webhook */
+    "CREATE TABLE login_links ("
+    "  hash BLOB PRIMARY KEY,"
+    "  account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL);"
+    "CREATE INDEX login_links_account ON login_links(account_id);"
+    "CREATE TABLE sessions ("
+    "  hash BLOB PRIMARY KEY,"
+    "  account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    "  created_at INTEGER NOT NULL,"
+    "  last_seen_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL);"
+    "CREATE INDEX sessions_account ON sessions(account_id);"
+    "CREATE INDEX attempts_recent ON attempts(webhook_id, started_at);",
 };
 /* clang-format on */
 

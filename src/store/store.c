@@ -301,3 +301,51 @@ int skw_store_maintain(struct skw_store *s, int64_t now, int64_t retention_ms)
 {
 	return s->ops->maintain(s, now, retention_ms);
 }
+
+int skw_store_webhook_stats(struct skw_store *s, const char *account_id, const char *webhook_id,
+			    int64_t from, int64_t bucket_ms, size_t n, struct skw_stat_bucket *out)
+{
+	if (!account_id || !webhook_id || !out || !n || n > 10000)
+		return SKW_EINVAL;
+	return s->ops->webhook_stats(s, account_id, webhook_id, from, bucket_ms, n, out);
+}
+
+int skw_store_login_link_insert(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN],
+				const char *account_id, int64_t now, int64_t expires_at)
+{
+	if (!hash || !account_id)
+		return SKW_EINVAL;
+	return s->ops->login_link_insert(s, hash, account_id, now, expires_at);
+}
+
+int skw_store_login_link_consume(struct skw_store *s,
+				 const unsigned char hash[SKW_TOKEN_HASH_LEN], int64_t now,
+				 char account_id[SKW_ID_MAX])
+{
+	if (!hash || !account_id)
+		return SKW_EINVAL;
+	return s->ops->login_link_consume(s, hash, now, account_id);
+}
+
+int skw_store_session_insert(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN],
+			     const char *account_id, int64_t now, int64_t expires_at)
+{
+	if (!hash || !account_id)
+		return SKW_EINVAL;
+	return s->ops->session_insert(s, hash, account_id, now, expires_at);
+}
+
+int skw_store_session_touch(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN],
+			    int64_t now, int64_t idle_ms, struct skw_session *out)
+{
+	if (!hash || !out)
+		return SKW_EINVAL;
+	return s->ops->session_touch(s, hash, now, idle_ms, out);
+}
+
+int skw_store_session_delete(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN])
+{
+	if (!hash)
+		return SKW_EINVAL;
+	return s->ops->session_delete(s, hash);
+}

@@ -96,6 +96,10 @@ struct skw_webhook {
 	size_t secret_enc_len;
 	int64_t created_at;
 	int64_t updated_at;
+	/* The last attempt made (filled by get and list; 0/SKW_LOG_ANY: none). */
+	int last_status;      /* enum skw_log_status: SUCCEEDED or FAILED */
+	int last_status_code; /* 0: none */
+	int64_t last_at;      /* started_at of that attempt */
 };
 void skw_webhook_cleanup(struct skw_webhook *w);
 void skw_webhooks_free(struct skw_webhook *w, size_t n);
@@ -259,8 +263,56 @@ void skw_log_entries_free(struct skw_log_entry *e, size_t n);
 int skw_store_log_list(struct skw_store *s, const struct skw_log_query *q,
 		       struct skw_log_entry **out, size_t *n_out);
 
-/* Housekeeping: drops idempotency keys older than 24 h and log rows older
- * than retention_ms. */
+/* Housekeeping: drops idempotency keys older than 24 h, log rows older
+ * than retention_ms, and expired sign-in links and sessions. */
 int skw_store_maintain(struct skw_store *s, int64_t now, int64_t retention_ms);
+
+/* ---- delivery statistics --------------------------------------------- */
+
+struct skw_stat_bucket {
+	int64_t start;  /* bucket start, ms */
+	int succeeded;  /* attempts made in [start, start + bucket_ms) */
+	int failed;
+};
+
+/* Fills out[0..n) with consecutive buckets of bucket_ms from `from`, counting
+ * the webhook's attempts by outcome. SKW_ENOTFOUND when the webhook is not
+ * the account's. */
+int skw_store_webhook_stats(struct skw_store *s, const char *account_id, const char *webhook_id,
+			    int64_t from, int64_t bucket_ms, size_t n, struct skw_stat_bucket *out);
+
+/* ---- sign-in links and browser sessions ------------------------------ */
+
+/* Hashes are BLAKE2b-256 of the random token/id; the store never sees the
+ * token itself. */
+#define SKW_TOKEN_HASH_LEN 32
+
+int skw_store_login_link_insert(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN],
+				const char *account_id, int64_t now, int64_t expires_at);
+/* Uses a link once: atomically removes it and fills account_id when it
+ * exists and now < its expiry. SKW_ENOTFOUND otherwise (unknown, used or
+ * expired). */
+int skw_store_login_link_consume(struct skw_store *s,
+				 const unsigned char hash[SKW_TOKEN_HASH_LEN], int64_t now,
+				 char account_id[SKW_ID_MAX]);
+
+struct skw_session {
+	char account_id[SKW_ID_MAX];
+	int64_t created_at;
+	int64_t last_seen_at;
+	int64_t expires_at; /* absolute end */
+};
+
+int skw_store_session_insert(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN],
+			     const char *account_id, int64_t now, int64_t expires_at);
+/*
+ * Finds a live session (now < expires_at and now - last_seen_at < idle_ms)
+ * and records now as last seen (at most once a minute, to spare writes).
+ * SKW_ENOTFOUND when there is none or it has lapsed.
+ */
+int skw_store_session_touch(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN],
+			    int64_t now, int64_t idle_ms, struct skw_session *out);
+/* Ends a session; 0 also when there was none. */
+int skw_store_session_delete(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN]);
 
 #endif

@@ -598,6 +598,12 @@ static const struct skw_store_ops sq_ops = {
     .test_prepare = sq_test_prepare,
     .log_list = sq_log_list,
     .maintain = sq_maintain,
+    .webhook_stats = sq_webhook_stats,
+    .login_link_insert = sq_login_link_insert,
+    .login_link_consume = sq_login_link_consume,
+    .session_insert = sq_session_insert,
+    .session_touch = sq_session_touch,
+    .session_delete = sq_session_delete,
 };
 
 int skw_store_sqlite_open(const char *path, bool is_durable, struct skw_store **out, char *err,

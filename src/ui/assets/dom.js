@@ -44,6 +44,8 @@ export function uid(prefix = 'id') {
 
 const dateTimeFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 const shortFmt = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit' });
+const timeOnlyFmt = new Intl.DateTimeFormat(undefined, { timeStyle: 'medium' });
+const compactFmt = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit', second: '2-digit' });
 const hourFmt = new Intl.DateTimeFormat(undefined, { hour: 'numeric' });
 const relFmt = typeof Intl.RelativeTimeFormat === 'function'
 	? new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' }) : null;
@@ -57,8 +59,8 @@ export function utcText(iso) {
 
 /**
  * A <time> element showing iso in the browser's time zone, with the UTC
- * value in datetime and title. style: 'full' (date and seconds), 'short'
- * or 'relative' ("5 minutes ago", falling back to short after a day).
+ * value in datetime and title. style: 'full' (date and seconds), 'short',
+ * 'compact' (time with seconds, plus the date unless it is today) or 'relative' ("5 minutes ago", falling back to short after a day).
  */
 export function timeEl(iso, style = 'full') {
 	if (!iso) return h('span', { class: 'muted' }, '—');
@@ -67,8 +69,13 @@ export function timeEl(iso, style = 'full') {
 	let text;
 	if (style === 'relative') text = relative(d) || shortFmt.format(d);
 	else if (style === 'short') text = shortFmt.format(d);
+	else if (style === 'compact') text = (sameDay(d, new Date()) ? timeOnlyFmt : compactFmt).format(d);
 	else text = dateTimeFmt.format(d);
 	return h('time', { datetime: d.toISOString(), title: utcText(iso) }, text);
+}
+
+function sameDay(a, b) {
+	return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
 }
 
 function relative(d) {
@@ -193,9 +200,8 @@ export function copyButton(getText, { label = 'Copy', selectEl = null, extraClas
 
 /**
  * Asks for confirmation in the page's <dialog>. Resolves true only when
- * the confirm button was pressed; Escape, Cancel and the backdrop resolve
- * false. Focus goes back to where it was (the browser restores it to the
- * opener when the dialog closes).
+ * the confirm button was pressed; Escape and Cancel resolve
+ * false. The caller puts focus where it belongs afterwards.
  */
 export function confirmDialog({ title, body, confirmLabel }) {
 	const dlg = document.getElementById('confirm-dialog');

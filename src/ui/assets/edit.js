@@ -191,7 +191,7 @@ function secretSection(w) {
 	let shown = false;
 	const value = h('code', { class: 'secret-value secret-masked', id: `${id}-value` });
 	const reveal = h('button', { type: 'button', class: 'btn btn-sm', 'aria-controls': value.id, 'aria-expanded': 'false' }, 'Reveal');
-	const mask = () => `whsec_${'•'.repeat(24)}`;
+	const mask = () => `whsec_${'•'.repeat(16)}`;
 	const set = () => {
 		value.textContent = shown ? w.secret : mask();
 		value.classList.toggle('secret-masked', !shown);

@@ -250,10 +250,17 @@ function normaliseField(f) {
 	return FIELDS.includes(base) ? base : null;
 }
 
-/** The API's messages start lower-case ("timeout must be ..."); show them as sentences. */
+const LABELS = { name: 'Name', url: 'URL', events: 'Events', timeout: 'Timeout', retry_attempts: 'Retry attempts' };
+
+/**
+ * The API's messages start with the field's JSON name ("retry_attempts must
+ * be ..."); show them as sentences that use the form's labels instead.
+ */
 function sentence(msg) {
-	const s = String(msg || '').trim();
+	let s = String(msg || '').trim();
 	if (!s) return s;
+	const m = s.match(/^([a-z_]+)\b/);
+	if (m && LABELS[m[1]]) s = LABELS[m[1]] + s.slice(m[1].length);
 	const t = s.charAt(0).toUpperCase() + s.slice(1);
 	return /[.!?)]$/.test(t) ? t : `${t}.`;
 }

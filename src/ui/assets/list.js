@@ -17,10 +17,10 @@ export async function renderList(main, { setTitle }) {
 	const flash = takeFlash();
 	const head = pageHead(hooks.length > 0);
 	const body = hooks.length ? table(hooks, main) : emptyState();
-	main.replaceChildren(
+	main.replaceChildren(...[
 		head,
 		flash ? h('div', { class: 'alert alert-success', role: 'status' }, h('p', {}, flash)) : null,
-		body);
+		body].filter(Boolean));
 }
 
 function pageHead(withButton) {
@@ -149,7 +149,7 @@ function row(w, ctx) {
 	});
 
 	tr.append(
-		h('td', { 'data-label': 'Webhook' },
+		h('td', { class: 'col-name' },
 			h('a', { class: 'hook-name', href: editHref }, w.name),
 			h('span', { class: 'hook-url' }, w.url)),
 		h('td', { 'data-label': 'Events', class: 'col-events' }, eventChips(w.events || [])),

@@ -147,22 +147,24 @@ export function deliveryLog(id, { onRefreshed } = {}) {
 function rowEl(d) {
 	const status = { succeeded: 'Succeeded', failed: 'Failed', pending: 'Pending' }[d.status] || d.status;
 	let delivered;
-	if (d.delivered_at) delivered = timeEl(d.delivered_at);
-	else if (d.status === 'pending' && d.next_attempt_at) delivered = h('span', { class: 'muted' }, 'Next try ', timeEl(d.next_attempt_at));
+	if (d.delivered_at) delivered = timeEl(d.delivered_at, 'compact');
+	else if (d.status === 'pending' && d.next_attempt_at) delivered = h('span', { class: 'muted' }, 'Next try ', timeEl(d.next_attempt_at, 'compact'));
 	else delivered = h('span', { class: 'muted' }, d.status === 'pending' ? 'Waiting' : 'Not delivered');
+	const empty = (v) => v === null || v === undefined || v === '';
 	return h('tr', { class: `log-row log-${d.status}` },
-		h('td', { 'data-label': 'Event' },
+		h('td', { class: 'c-event' },
 			h('span', { class: 'event-name' }, d.event),
-			d.started_at ? h('div', { class: 'muted small' }, 'Tried ', timeEl(d.started_at)) : null),
-		h('td', { 'data-label': 'Attempt', class: 'nowrap' },
+			d.started_at && !d.delivered_at ? h('div', { class: 'muted small' }, 'Tried ', timeEl(d.started_at, 'compact')) : null),
+		h('td', { 'data-label': 'Attempt', class: 'c-attempt nowrap' },
 			d.max_attempts ? `${d.attempt} of ${d.max_attempts}` : String(d.attempt ?? '—')),
-		h('td', { 'data-label': 'Status', class: 'status-cell' },
+		h('td', { class: 'c-status status-cell' },
 			h('span', { class: `badge badge-${d.status}` }, status),
 			d.status_code ? h('span', { class: 'status-code', title: statusText(d.status_code) }, String(d.status_code)) : null),
-		h('td', { 'data-label': 'Response', class: 'response' }, responseCell(d.response)),
-		h('td', { 'data-label': 'Error' }, d.error ? h('span', { class: 'log-error' }, d.error) : h('span', { class: 'muted' }, '—')),
-		h('td', { 'data-label': 'Duration', class: 'num' }, d.duration_ms === null || d.duration_ms === undefined ? '—' : durationText(d.duration_ms)),
-		h('td', { 'data-label': 'Delivered at' }, delivered));
+		h('td', { 'data-label': 'Response', class: `c-response response${empty(d.response) ? ' is-empty' : ''}` }, responseCell(d.response)),
+		h('td', { class: `c-error${empty(d.error) ? ' is-empty' : ''}` },
+			d.error ? h('span', { class: 'log-error' }, d.error) : h('span', { class: 'muted' }, '—')),
+		h('td', { 'data-label': 'Duration', class: 'c-duration num' }, empty(d.duration_ms) ? '—' : durationText(d.duration_ms)),
+		h('td', { 'data-label': 'Delivered at', class: 'c-delivered' }, delivered));
 }
 
 function responseCell(resp) {
