@@ -22,6 +22,7 @@ struct skw_api_config {
 	const char *listen;                /* "127.0.0.1:8080", "[::1]:8080" */
 	size_t max_body;                   /* bytes, default 256 KiB */
 	bool allow_http;                   /* accept http:// webhook URLs */
+	const char *public_url;            /* base of sign-in links, "https://hooks.example" */
 };
 
 struct skw_api;

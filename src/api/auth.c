@@ -11,7 +11,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include <sodium.h>
+
 #include "../core/err.h"
+#include "session.h"
 
 static enum MHD_Result unauthorized(struct skw_req *r, const char *why)
 {
@@ -36,6 +39,80 @@ static enum MHD_Result unauthorized(struct skw_req *r, const char *why)
 	return ret;
 }
 
+bool skw_auth_session(struct skw_req *r, struct skw_session *out)
+{
+	const char *cookie = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND,
+							 SKW_SESSION_COOKIE);
+	unsigned char hash[SKW_TOKEN_HASH_LEN];
+
+	if (!cookie || !*cookie || strlen(cookie) >= SKW_TOKEN_MAX)
+		return false;
+	skw_token_hash(cookie, hash);
+	if (skw_store_session_touch(r->api->cfg.store, hash, skw_now_ms(), SKW_SESSION_IDLE_MS,
+				    out))
+		return false;
+	memcpy(r->who.session_hash, hash, sizeof(hash));
+	r->who.has_session = true;
+	r->who.session_expires_at = out->expires_at;
+	skw_strlcpy(r->who.account_id, out->account_id, sizeof(r->who.account_id));
+	return true;
+}
+
+/* The host part of an origin ("http://h:1" -> "h:1"), or NULL. */
+static const char *origin_host(const char *origin)
+{
+	const char *p = strstr(origin, "://");
+
+	return p ? p + 3 : NULL;
+}
+
+/*
+ * A state-changing request from a page must come from our own pages: the
+ * per-session CSRF token (a form on another site cannot set a header), and
+ * the browser's own word on where it comes from.
+ */
+static bool same_site_request(struct skw_req *r)
+{
+	const char *token = skw_req_header(r, "X-CSRF-Token");
+	const char *origin = skw_req_header(r, "Origin");
+	const char *fetch_site = skw_req_header(r, "Sec-Fetch-Site");
+	const char *host = skw_req_header(r, MHD_HTTP_HEADER_HOST);
+	char want[65];
+
+	if (fetch_site && strcmp(fetch_site, "same-origin") && strcmp(fetch_site, "none"))
+		return false;
+	if (origin) {
+		const char *oh = origin_host(origin);
+
+		if (!oh || !host || strcasecmp(oh, host))
+			return false;
+	}
+	skw_csrf_token(r->api->cfg.keyring, r->who.session_hash, want);
+	return token && strlen(token) == 64 && sodium_memcmp(token, want, 64) == 0;
+}
+
+static bool auth_by_session(struct skw_req *r, enum MHD_Result *res)
+{
+	const char *acct = skw_req_header(r, "X-Account-Id");
+	struct skw_session sess;
+
+	if (!skw_auth_session(r, &sess)) {
+		*res = unauthorized(r, "sign in again from SchedulingKit (Settings → Webhooks)");
+		return false;
+	}
+	if (acct && strcmp(acct, sess.account_id)) {
+		*res = skw_reply_error(r, MHD_HTTP_FORBIDDEN, "forbidden", NULL,
+				       "a session cannot act for another account");
+		return false;
+	}
+	if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD") && !same_site_request(r)) {
+		*res = skw_reply_error(r, MHD_HTTP_FORBIDDEN, "csrf_rejected", NULL,
+				       "this request did not come from the settings pages");
+		return false;
+	}
+	return true;
+}
+
 bool skw_auth(struct skw_req *r, bool need_account, enum MHD_Result *res)
 {
 	const char *h = skw_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
@@ -44,6 +121,8 @@ bool skw_auth(struct skw_req *r, bool need_account, enum MHD_Result *res)
 	struct skw_apikey key;
 	int rc;
 
+	if (!h && MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, SKW_SESSION_COOKIE))
+		return auth_by_session(r, res);
 	if (!h || strncasecmp(h, "Bearer ", 7) || strlen(h + 7) < 5 ||
 	    strlen(h + 7) >= SKW_APIKEY_MAX) {
 		*res = unauthorized(r, "send an API key as Authorization: Bearer skw_...");

@@ -54,6 +54,16 @@ static json_t *webhook_json(struct skw_req *r, const struct skw_webhook *w, bool
 	}
 	json_object_set_new(j, "created_at", skw_json_time(w->created_at));
 	json_object_set_new(j, "updated_at", skw_json_time(w->updated_at));
+	json_object_set_new(
+		j, "last_delivery",
+		w->last_status
+			? json_pack("{s:s, s:o, s:o}", "status",
+				    w->last_status == SKW_LOG_SUCCEEDED ? "succeeded" : "failed",
+				    "status_code",
+				    w->last_status_code ? json_integer(w->last_status_code)
+							: json_null(),
+				    "at", skw_json_time(w->last_at))
+			: json_null());
 	return j;
 }
 
@@ -187,6 +197,11 @@ enum MHD_Result skw_h_webhooks(struct skw_req *r, char **seg, size_t n_seg)
 		if (strcmp(r->method, "GET"))
 			return skw_reply_method(r, "GET");
 		return skw_h_deliveries(r, seg[0]);
+	}
+	if (n_seg == 2 && !strcmp(seg[1], "stats")) {
+		if (strcmp(r->method, "GET"))
+			return skw_reply_method(r, "GET");
+		return skw_h_stats(r, seg[0]);
 	}
 	if (n_seg == 2 && !strcmp(seg[1], "test")) {
 		if (strcmp(r->method, "POST"))

@@ -26,9 +26,12 @@ struct skw_api {
 };
 
 struct skw_principal {
-	char key_id[SKW_ID_MAX];
+	char key_id[SKW_ID_MAX];     /* "" for a browser session */
 	char account_id[SKW_ID_MAX]; /* the account acted as ("" when none) */
 	bool is_platform;
+	bool has_session;            /* authenticated by the session cookie */
+	unsigned char session_hash[SKW_TOKEN_HASH_LEN];
+	int64_t session_expires_at;
 };
 
 struct skw_req {
@@ -68,10 +71,24 @@ const char *skw_req_header(struct skw_req *r, const char *name);
 /* Query argument or NULL (borrowed from MHD). */
 const char *skw_req_arg(struct skw_req *r, const char *name);
 
-/* auth.c: authenticates the bearer key and the X-Account-Id header; on
- * failure replies and returns false with *res set. need_account: the route
- * acts on one account's data. */
+/* auth.c: authenticates the bearer key and the X-Account-Id header, or the
+ * session cookie (plus, for anything but GET/HEAD, the CSRF token and an
+ * Origin / Sec-Fetch-Site check); on failure replies and returns false with
+ * *res set. need_account: the route acts on one account's data. */
 bool skw_auth(struct skw_req *r, bool need_account, enum MHD_Result *res);
+/* auth.c: finds the live session named by the cookie; false when none. */
+bool skw_auth_session(struct skw_req *r, struct skw_session *out);
+
+/* pages.c: the settings pages, their assets, sign-in and sign-out. true
+ * when the path is one of theirs (and *res holds the reply). */
+bool skw_pages_route(struct skw_req *r, enum MHD_Result *res);
+/* h_session.c */
+enum MHD_Result skw_h_login_links(struct skw_req *r, char **seg, size_t n_seg);
+enum MHD_Result skw_h_session(struct skw_req *r, char **seg, size_t n_seg);
+enum MHD_Result skw_h_stats(struct skw_req *r, const char *webhook_id);
+/* Queues a response with the standard headers (and a CSP for HTML). */
+enum MHD_Result skw_reply_queue(struct skw_req *r, unsigned status, struct MHD_Response *resp,
+				const char *content_type);
 
 /* Handlers: seg are the path segments after /api/v1/. */
 enum MHD_Result skw_h_accounts(struct skw_req *r, char **seg, size_t n_seg);

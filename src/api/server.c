@@ -32,12 +32,27 @@ static enum MHD_Result queue(struct skw_req *r, unsigned status, struct MHD_Resp
 		return MHD_NO;
 	if (content_type)
 		MHD_add_response_header(resp, "Content-Type", content_type);
+	if (content_type && !strncmp(content_type, "text/html", 9)) {
+		MHD_add_response_header(resp, "Content-Security-Policy",
+					"default-src 'self'; img-src 'self' data:; style-src 'self'; "
+					"script-src 'self'; connect-src 'self'; form-action 'self'; "
+					"frame-ancestors 'none'; base-uri 'none'");
+		MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	}
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if (!MHD_get_response_header(resp, "Cache-Control"))
+		MHD_add_response_header(resp, "Cache-Control", "no-store");
 	ret = MHD_queue_response(r->conn, status, resp);
 	MHD_destroy_response(resp);
 	r->status = status;
 	return ret;
+}
+
+enum MHD_Result skw_reply_queue(struct skw_req *r, unsigned status, struct MHD_Response *resp,
+				const char *content_type)
+{
+	return queue(r, status, resp, content_type);
 }
 
 enum MHD_Result skw_reply_json(struct skw_req *r, unsigned status, json_t *body)
@@ -220,8 +235,12 @@ static enum MHD_Result dispatch(struct skw_req *r)
 	char *seg[SKW_MAX_SEGMENTS];
 	int n;
 
+	enum MHD_Result res;
+
 	if (!strcmp(r->path, "/healthz"))
 		return route_healthz(r);
+	if (skw_pages_route(r, &res))
+		return res;
 	memcpy(path, r->path, sizeof(path));
 	n = split_path(path, seg, SKW_MAX_SEGMENTS);
 	if (n >= 3 && !strcmp(seg[0], "api") && !strcmp(seg[1], "v1")) {
@@ -235,6 +254,10 @@ static enum MHD_Result dispatch(struct skw_req *r)
 			return skw_h_webhooks(r, seg + 3, (size_t)n - 3);
 		if (!strcmp(seg[2], "events"))
 			return skw_h_events(r, seg + 3, (size_t)n - 3);
+		if (!strcmp(seg[2], "login-links"))
+			return skw_h_login_links(r, seg + 3, (size_t)n - 3);
+		if (!strcmp(seg[2], "session"))
+			return skw_h_session(r, seg + 3, (size_t)n - 3);
 	}
 	return skw_reply_not_found(r);
 }

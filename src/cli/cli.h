@@ -53,5 +53,6 @@ int skw_cmd_serve(int argc, char **argv);
 int skw_cmd_account(int argc, char **argv);
 int skw_cmd_apikey(int argc, char **argv);
 int skw_cmd_emit(int argc, char **argv);
+int skw_cmd_login_link(int argc, char **argv);
 
 #endif

@@ -31,6 +31,8 @@ static const char usage[] =
 	"  --key-file PATH          key that encrypts signing secrets; created (0600) on first\n"
 	"                           start (default $SKWEBHOOKS_KEY_FILE or " SKW_DEFAULT_KEY_FILE ").\n"
 	"                           $SKWEBHOOKS_SECRET_KEY (base64 of 32 bytes) replaces it\n"
+	"  --public-url URL         how users reach this service, the base of sign-in links\n"
+	"                           (default http://LISTEN); https:// makes cookies Secure\n"
 	"  --retry-schedule LIST    delays before each retry, e.g. 5s,5m,30m (default\n"
 	"                           5s,5m,30m,2h,5h,10h,10h,14h,20h,24h, each +-20%% jitter)\n"
 	"  --ca-file PEM            extra CA certificates trusted for receivers\n"
@@ -68,6 +70,7 @@ int skw_cmd_serve(int argc, char **argv)
 	const char *listen = getenv("SKWEBHOOKS_LISTEN");
 	const char *v = NULL;
 	char err[512] = "";
+	char default_public[300];
 	int64_t grace = 10000;
 	int64_t retention = 30LL * 86400 * 1000;
 	sigset_t sigs;
@@ -88,6 +91,11 @@ int skw_cmd_serve(int argc, char **argv)
 			if (skw_guard_allow(&ec.guard, v))
 				skw_cli_usage_error(&c, "--allow-net: \"%s\" is not a CIDR range",
 						    v);
+		} else if (skw_cli_opt(&c, argc, argv, &i, "public-url", &v)) {
+			if (strncmp(v, "https://", 8) && strncmp(v, "http://", 7))
+				skw_cli_usage_error(&c, "--public-url must start with https:// or "
+							"http://");
+			ac.public_url = v;
 		} else if (skw_cli_opt(&c, argc, argv, &i, "ca-file", &v)) {
 			ec.ca_file = v;
 		} else if (skw_cli_opt(&c, argc, argv, &i, "retry-schedule", &v)) {
@@ -128,6 +136,10 @@ int skw_cmd_serve(int argc, char **argv)
 		}
 	}
 
+	if (!ac.public_url) {
+		snprintf(default_public, sizeof(default_public), "http://%s", listen);
+		ac.public_url = default_public;
+	}
 	if (skw_api_check_listen(listen, err, sizeof(err)))
 		skw_cli_usage_error(&c, "%s", err);
 	if (ec.ca_file && access(ec.ca_file, R_OK))

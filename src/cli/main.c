@@ -17,6 +17,7 @@ static const char usage[] =
 	"  account create NAME         create an account and its first API key\n"
 	"  apikey create|list|revoke   manage API keys (--platform for the platform key)\n"
 	"  emit EVENT --account ID --data @file.json   report an event\n"
+	"  login-link ACCOUNT_ID       a one-time sign-in link to the settings pages\n"
 	"  version                     print the version\n"
 	"\n"
 	"Run 'skwebhooks COMMAND --help' for a command's options.\n";
@@ -53,6 +54,8 @@ int main(int argc, char **argv)
 		return skw_cmd_apikey(argc - 1, argv + 1);
 	if (!strcmp(cmd, "emit"))
 		return skw_cmd_emit(argc - 1, argv + 1);
+	if (!strcmp(cmd, "login-link"))
+		return skw_cmd_login_link(argc - 1, argv + 1);
 	fprintf(stderr, "skwebhooks: unknown command \"%s\" (see 'skwebhooks --help')\n", cmd);
 	return 2;
 }

@@ -187,3 +187,17 @@ int skw_secret_open(const struct skw_keyring *kr, const char *webhook_id,
 	out[mlen] = '\0';
 	return 0;
 }
+
+void skw_keyring_mac(const struct skw_keyring *kr, const char *purpose, const void *msg,
+		     size_t msg_len, unsigned char out[32])
+{
+	crypto_generichash_state st;
+	static const unsigned char zero = 0;
+
+	crypto_generichash_init(&st, kr->key, sizeof(kr->key), 32);
+	crypto_generichash_update(&st, (const unsigned char *)purpose, strlen(purpose));
+	crypto_generichash_update(&st, &zero, 1);
+	crypto_generichash_update(&st, msg, msg_len);
+	crypto_generichash_final(&st, out, 32);
+	sodium_memzero(&st, sizeof(st));
+}

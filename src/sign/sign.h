@@ -46,6 +46,11 @@ int skw_keyring_load(const char *key_file, const char *env_b64, struct skw_keyri
 		     char *err, size_t err_len);
 void skw_keyring_free(struct skw_keyring *kr);
 
+/* out = BLAKE2b-256 keyed with the keyring's key, over purpose, a zero byte
+ * and msg: a server-side MAC (e.g. CSRF tokens bound to a session). */
+void skw_keyring_mac(const struct skw_keyring *kr, const char *purpose, const void *msg,
+		     size_t msg_len, unsigned char out[32]);
+
 /* Returns owned *blob (free()). */
 int skw_secret_seal(const struct skw_keyring *kr, const char *webhook_id, const char *secret,
 		    unsigned char **blob, size_t *blob_len);

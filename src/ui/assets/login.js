@@ -16,13 +16,24 @@
 		const btn = document.getElementById('login-continue');
 		if (btn) btn.setAttribute('aria-disabled', 'true');
 	});
-	// Coming back to this page with the Back button must not resend a used
-	// token automatically; the user can still press Continue.
 	window.addEventListener('pageshow', (e) => {
 		if (e.persisted) sent = false;
 	});
-	if (sessionStorage.getItem('skw-login-sent') === location.pathname) return;
-	try { sessionStorage.setItem('skw-login-sent', location.pathname); } catch { /* private mode */ }
-	if (form.requestSubmit) form.requestSubmit();
-	else form.submit();
+	const submit = () => {
+		try { sessionStorage.setItem('skw-login-sent', location.pathname); } catch { /* storage off */ }
+		if (form.requestSubmit) form.requestSubmit();
+		else form.submit();
+	};
+	let again = false;
+	try { again = sessionStorage.getItem('skw-login-sent') === location.pathname; } catch { /* storage off */ }
+	if (!again) {
+		submit();
+		return;
+	}
+	// This tab already used this link (Back button, reload): when that
+	// session is still alive go on to the settings instead of spending a
+	// used token and showing "expired".
+	fetch('/api/v1/session', { credentials: 'same-origin', cache: 'no-store' })
+		.then((r) => (r.ok ? location.replace('/settings/webhooks') : submit()))
+		.catch(submit);
 })();
