@@ -374,3 +374,16 @@ export async function allDeliveries(srv, key, webhookId, query = {}) {
 }
 
 export function fileExists(p) { return existsSync(p); }
+
+/**
+ * A webhook's configuration without its delivery activity (last_delivery
+ * changes as deliveries happen; tests that check "nothing changed" compare
+ * configuration).
+ */
+export function config(w) {
+  if (Array.isArray(w)) return w.map(config);
+  if (w && typeof w === 'object' && Array.isArray(w.data)) return { ...w, data: w.data.map(config) };
+  if (!w || typeof w !== 'object') return w;
+  const { last_delivery: _ignored, ...rest } = w;
+  return rest;
+}
