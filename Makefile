@@ -13,9 +13,9 @@ DB         ?= sqlite:./var/skwebhooks.db
 BUILD_PKGS = build-essential meson ninja-build pkg-config libmicrohttpd-dev \
              libcurl4-openssl-dev libjansson-dev libsqlite3-dev libsodium-dev \
              ca-certificates
-TEST_PKGS  = nodejs openssl binutils sqlite3
+TEST_PKGS  = openssl binutils sqlite3 chromium
 
-.PHONY: all deps test-deps build run test test-unit test-e2e test-asan clean
+.PHONY: all deps test-deps apt-node apt-npm build run test test-unit test-e2e test-browser test-asan clean
 
 all: build
 
@@ -34,12 +34,18 @@ endef
 deps:
 	$(call apt_install,$(BUILD_PKGS))
 
+# Node.js comes with the machine image; on a bare Debian 12 it comes from apt.
 test-deps: deps
 	@command -v node >/dev/null 2>&1 || { $(MAKE) --no-print-directory apt-node; }
-	$(call apt_install,openssl binutils sqlite3)
+	@command -v npm >/dev/null 2>&1 || { $(MAKE) --no-print-directory apt-npm; }
+	$(call apt_install,$(TEST_PKGS))
+	@[ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
 
 apt-node:
 	$(call apt_install,nodejs)
+
+apt-npm:
+	$(call apt_install,npm)
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD)
@@ -69,7 +75,11 @@ test-unit: build
 test-e2e: build
 	SKW_BIN=$(BUILD)/skwebhooks node --test --test-concurrency=2 tests/e2e/
 
-test: test-deps build test-unit test-e2e
+# Real Chromium (Debian's) driven by playwright-core; screenshots in build/screenshots/.
+test-browser: build
+	SKW_BIN=$(BUILD)/skwebhooks node --test --test-concurrency=1 tests/browser/
+
+test: test-deps build test-unit test-e2e test-browser
 
 # The same suite under AddressSanitizer and UndefinedBehaviorSanitizer, -Werror.
 $(ASAN_BUILD)/build.ninja:
@@ -81,7 +91,48 @@ test-asan: test-deps $(ASAN_BUILD)/build.ninja
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		meson test -C $(ASAN_BUILD) --suite unit --print-errorlogs
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		SKW_BIN=$(ASAN_BUILD)/skwebhooks node --test --test-concurrency=2 tests/e2e/
+		SKW_BIN=$(ASAN_BUILD)/skwebhooks node --test --test-concurrency=2 tests/e2e/ tests/browser/
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
+
+# ---- benchmarks (owned by the bench suite; see docs/PERFORMANCE.md) ---------
+#
+#   make bench         the full suite (~6 minutes): prints one table
+#   make bench-smoke   the same rows, a few seconds each (CI: checks it works)
+#
+# Both use their own release build in $(BENCH_BUILD) (meson buildtype=release,
+# with debug info so perf can name functions), and build the receiver and the
+# load generator from bench/ next to it. They need root only to install
+# wrk, jq and sqlite3 when missing.
+
+BENCH_BUILD ?= build-bench
+BENCH_PKGS   = wrk jq sqlite3 curl
+BENCH_CFLAGS = -std=gnu11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes \
+               -Wmissing-prototypes -Wvla -Wformat=2 -Wimplicit-fallthrough
+
+.PHONY: bench bench-smoke bench-build bench-deps
+
+bench-deps: deps
+	$(call apt_install,$(BENCH_PKGS))
+
+$(BENCH_BUILD)/build.ninja:
+	meson setup $(BENCH_BUILD) -Dbuildtype=release -Ddebug=true
+
+$(BENCH_BUILD)/bench/receiver: bench/receiver.c
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< -lpthread
+
+$(BENCH_BUILD)/bench/loadgen: bench/loadgen.c
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $$(pkg-config --cflags --libs libcurl)
+
+bench-build: bench-deps $(BENCH_BUILD)/build.ninja
+	ninja -C $(BENCH_BUILD) skwebhooks
+	$(MAKE) --no-print-directory $(BENCH_BUILD)/bench/receiver $(BENCH_BUILD)/bench/loadgen
+
+bench: bench-build
+	SKW_BENCH_BIN=$(BENCH_BUILD)/skwebhooks SKW_BENCH_TOOLS=$(BENCH_BUILD)/bench bench/run.sh
+
+bench-smoke: bench-build
+	SKW_BENCH_BIN=$(BENCH_BUILD)/skwebhooks SKW_BENCH_TOOLS=$(BENCH_BUILD)/bench bench/run.sh --smoke

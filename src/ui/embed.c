@@ -28,15 +28,15 @@ struct type_map {
 };
 
 static const struct type_map types[] = {
-	{".html", "text/html; charset=utf-8"},
-	{".css", "text/css; charset=utf-8"},
-	{".js", "text/javascript; charset=utf-8"},
-	{".mjs", "text/javascript; charset=utf-8"},
-	{".svg", "image/svg+xml"},
-	{".json", "application/json"},
-	{".txt", "text/plain; charset=utf-8"},
-	{".png", "image/png"},
-	{".ico", "image/x-icon"},
+    {".html", "text/html; charset=utf-8"},
+    {".css", "text/css; charset=utf-8"},
+    {".js", "text/javascript; charset=utf-8"},
+    {".mjs", "text/javascript; charset=utf-8"},
+    {".svg", "image/svg+xml"},
+    {".json", "application/json"},
+    {".txt", "text/plain; charset=utf-8"},
+    {".png", "image/png"},
+    {".ico", "image/x-icon"},
 };
 
 static const char *base_name(const char *path)
@@ -188,23 +188,24 @@ int main(int argc, char **argv)
 	for (i = 2; i < argc; i++)
 		fprintf(out, "\t{\"%s\", \"%s\", asset_%d, sizeof(asset_%d) - 1},\n",
 			base_name(argv[i]), type_of(base_name(argv[i])), i - 2, i - 2);
-	fprintf(out, "};\n\n"
-		     "bool skw_ui_asset(const char *name, const unsigned char **body, size_t *len,\n"
-		     "\t\t  const char **content_type)\n"
-		     "{\n"
-		     "\tsize_t i;\n\n"
-		     "\tif (!name)\n"
-		     "\t\treturn false;\n"
-		     "\tfor (i = 0; i < sizeof(assets) / sizeof(assets[0]); i++) {\n"
-		     "\t\tif (strcmp(assets[i].name, name) == 0) {\n"
-		     "\t\t\t*body = assets[i].body;\n"
-		     "\t\t\t*len = assets[i].len;\n"
-		     "\t\t\t*content_type = assets[i].content_type;\n"
-		     "\t\t\treturn true;\n"
-		     "\t\t}\n"
-		     "\t}\n"
-		     "\treturn false;\n"
-		     "}\n");
+	fprintf(out,
+		"};\n\n"
+		"bool skw_ui_asset(const char *name, const unsigned char **body, size_t *len,\n"
+		"\t\t  const char **content_type)\n"
+		"{\n"
+		"\tsize_t i;\n\n"
+		"\tif (!name)\n"
+		"\t\treturn false;\n"
+		"\tfor (i = 0; i < sizeof(assets) / sizeof(assets[0]); i++) {\n"
+		"\t\tif (strcmp(assets[i].name, name) == 0) {\n"
+		"\t\t\t*body = assets[i].body;\n"
+		"\t\t\t*len = assets[i].len;\n"
+		"\t\t\t*content_type = assets[i].content_type;\n"
+		"\t\t\treturn true;\n"
+		"\t\t}\n"
+		"\t}\n"
+		"\treturn false;\n"
+		"}\n");
 	if (fflush(out) || ferror(out)) {
 		fprintf(stderr, "skw-ui-embed: %s: write error\n", tmp_path);
 		goto out;
