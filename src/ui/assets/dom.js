@@ -239,3 +239,12 @@ export function takeFlash() {
 		return null;
 	}
 }
+
+// Asks before a webhook is deleted for good; resolves true to go ahead.
+export function confirmDeleteWebhook(w) {
+	return confirmDialog({
+		title: `Delete “${w.name}”?`,
+		body: 'The webhook and its delivery log are removed for good, and deliveries still waiting are dropped. This cannot be undone.',
+		confirmLabel: 'Delete webhook',
+	});
+}

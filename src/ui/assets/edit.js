@@ -8,7 +8,7 @@
 // "Webhook not found".
 
 import { api, seg } from './api.js';
-import { h, uid, announce, confirmDialog, copyButton, setFlash, testResultText } from './dom.js';
+import { h, uid, announce, confirmDeleteWebhook, copyButton, setFlash, testResultText } from './dom.js';
 import { webhookForm } from './form.js';
 import { enabledSwitch, showBusy, showResult } from './list.js';
 import { deliveryLog, deliveryChart } from './log.js';
@@ -122,11 +122,7 @@ export async function renderEdit(main, { setTitle, id, onLeave }) {
 	// Delete
 	const delBtn = h('button', { type: 'button', class: 'btn btn-danger-ghost' }, 'Delete');
 	delBtn.addEventListener('click', async () => {
-		const ok = await confirmDialog({
-			title: `Delete “${w.name}”?`,
-			body: 'The webhook and its delivery log are removed for good, and deliveries still waiting are dropped. This cannot be undone.',
-			confirmLabel: 'Delete webhook',
-		});
+		const ok = await confirmDeleteWebhook(w);
 		if (!ok) { delBtn.focus(); return; }
 		try {
 			await api('DELETE', `webhooks/${seg(w.id)}`);

@@ -4,7 +4,7 @@
 
 import { api, seg } from './api.js';
 import {
-	h, svg, timeEl, statusText, testResultText, announce, confirmDialog, takeFlash,
+	h, svg, timeEl, statusText, testResultText, announce, confirmDeleteWebhook, takeFlash,
 } from './dom.js';
 
 const MAX_CHIPS = 3;
@@ -127,11 +127,7 @@ function row(w, ctx) {
 	const delBtn = h('button', { type: 'button', class: 'btn btn-sm btn-danger-ghost' }, 'Delete', h('span', { class: 'visually-hidden' }, ` ${w.name}`));
 	const tr = h('tr', { dataset: { id: w.id } });
 	delBtn.addEventListener('click', async () => {
-		const ok = await confirmDialog({
-			title: `Delete “${w.name}”?`,
-			body: 'The webhook and its delivery log are removed for good, and deliveries still waiting are dropped. This cannot be undone.',
-			confirmLabel: 'Delete webhook',
-		});
+		const ok = await confirmDeleteWebhook(w);
 		if (!ok) { delBtn.focus(); return; }
 		try {
 			await api('DELETE', `webhooks/${seg(w.id)}`);
