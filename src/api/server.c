@@ -69,6 +69,27 @@ enum MHD_Result skw_reply_json(struct skw_req *r, unsigned status, json_t *body)
 	return queue(r, status, resp, "application/json");
 }
 
+/* Replaces bytes that are not valid UTF-8 (a name cut at a length limit, a
+ * stray byte) with '?', so the message can always become a JSON string. */
+static void utf8_repair(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+
+	while (*p) {
+		size_t n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3
+			 : (*p & 0xf8) == 0xf0 ? 4 : 0;
+		size_t k = 1;
+
+		while (n > 1 && k < n && (p[k] & 0xc0) == 0x80)
+			k++;
+		if (n == 0 || k < n) {
+			*p++ = '?';
+			continue;
+		}
+		p += n;
+	}
+}
+
 enum MHD_Result skw_reply_error(struct skw_req *r, unsigned status, const char *code,
 				const char *field, const char *fmt, ...)
 {
@@ -79,6 +100,7 @@ enum MHD_Result skw_reply_error(struct skw_req *r, unsigned status, const char *
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	utf8_repair(msg);
 	err = json_pack("{s:s, s:s}", "code", code, "message", msg);
 	if (field)
 		json_object_set_new(err, "field", json_string(field));
