@@ -102,8 +102,13 @@ enum MHD_Result skw_reply_error(struct skw_req *r, unsigned status, const char *
 	va_end(ap);
 	utf8_repair(msg);
 	err = json_pack("{s:s, s:s}", "code", code, "message", msg);
-	if (field)
-		json_object_set_new(err, "field", json_string(field));
+	if (field) {
+		char f[128];
+
+		skw_strlcpy(f, field, sizeof(f));
+		utf8_repair(f);
+		json_object_set_new(err, "field", json_string(f));
+	}
 	return skw_reply_json(r, status, json_pack("{s:o}", "error", err));
 }
 

@@ -17,7 +17,7 @@
 struct skw_field_error {
 	unsigned status;   /* 400 wrong type, 422 rule broken */
 	const char *code;  /* "wrong_type", "validation_failed" */
-	char field[64];
+	char field[128];
 	char message[256];
 };
 
