@@ -68,7 +68,7 @@ enum MHD_Result skw_h_events(struct skw_req *r, char **seg, size_t n_seg)
 		return skw_reply_error(r, pe.status, pe.status == 400 ? "wrong_type"
 								       : "validation_failed",
 				       pe.field, "%s", pe.message);
-	skw_random_id("evt_", ev.id, sizeof(ev.id));
+	skw_sorted_id("evt_", ev.now, ev.id, sizeof(ev.id)); /* time-ordered: the events index */
 	ev.account_id = r->who.account_id;
 	ev.event = p.event;
 	ev.body = p.body;

@@ -172,6 +172,20 @@ void skw_random_id(const char *prefix, char *out, size_t out_len)
 	out[plen + 26] = '\0';
 }
 
+void skw_sorted_id(const char *prefix, int64_t now_ms, char *out, size_t out_len)
+{
+	/* skw_random_id's alphabet in byte order, so digits sort like values */
+	static const char sorted[] = "234567abcdefghijklmnopqrstuvwxyz";
+	size_t plen = strlen(prefix);
+	uint64_t t = now_ms > 0 ? (uint64_t)now_ms : 0;
+
+	skw_random_id(prefix, out, out_len);
+	if (!out_len || !out[0])
+		return;
+	for (size_t i = 9; i-- > 0; t >>= 5) /* 45 bits: ms until the year 3084 */
+		out[plen + i] = sorted[t & 31];
+}
+
 void skw_hex(const unsigned char *in, size_t len, char *out)
 {
 	static const char hex[] = "0123456789abcdef";

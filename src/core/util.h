@@ -31,6 +31,15 @@ bool skw_time_parse(const char *s, int64_t *ms);
  * bits ("wh_..."), NUL-terminated, into out (at least strlen(prefix)+27).
  */
 void skw_random_id(const char *prefix, char *out, size_t out_len);
+/*
+ * The same format, but the first 9 characters encode now_ms so that ids
+ * made later sort after earlier ones (byte order), followed by 85 random
+ * bits. For the ids of high-volume rows (events, deliveries): keyed by a
+ * time-ordered id, their inserts and deletes touch the right and left edge
+ * of the B-tree instead of a random page each, which keeps the pages (WAL
+ * frames) written per commit few however large the table grows.
+ */
+void skw_sorted_id(const char *prefix, int64_t now_ms, char *out, size_t out_len);
 #define SKW_ID_MAX 40
 
 /* Lowercase hex of len bytes into out (2*len+1 bytes). */

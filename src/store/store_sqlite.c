@@ -260,7 +260,8 @@ static void fn_dlv_id(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 
 	(void)argc;
 	(void)argv;
-	skw_random_id("dlv_", id, sizeof(id));
+	/* time-ordered: see skw_sorted_id */
+	skw_sorted_id("dlv_", skw_now_ms(), id, sizeof(id));
 	sqlite3_result_text(ctx, id, -1, SQLITE_TRANSIENT);
 }
 

@@ -56,6 +56,33 @@ static void test_random_id(void)
 		CHECK(strchr("abcdefghijklmnopqrstuvwxyz234567", a[i]) != NULL);
 }
 
+/* Later ids sort after earlier ones, also across a carry of the time
+ * digits and between digits and letters; the format stays skw_random_id's. */
+static void test_sorted_id(void)
+{
+	static const int64_t times[] = {0, 31, 32, 1023, 1024, 1700000000000LL, 1700000000001LL,
+					1767225600000LL, 4102444800000LL};
+	char prev[SKW_ID_MAX] = "", a[SKW_ID_MAX], b[SKW_ID_MAX];
+
+	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+		skw_sorted_id("dlv_", times[i], a, sizeof(a));
+		CHECK(strlen(a) == 4 + 26);
+		CHECK(!strncmp(a, "dlv_", 4));
+		for (size_t k = 4; k < strlen(a); k++)
+			CHECK(strchr("abcdefghijklmnopqrstuvwxyz234567", a[k]) != NULL);
+		CHECK(strcmp(prev, a) < 0);
+		skw_strlcpy(prev, a, sizeof(prev));
+	}
+	/* the same millisecond: still unique (85 random bits) */
+	skw_sorted_id("evt_", 1700000000000LL, a, sizeof(a));
+	skw_sorted_id("evt_", 1700000000000LL, b, sizeof(b));
+	CHECK(!strncmp(a, b, 4 + 9));
+	CHECK(strcmp(a, b) != 0);
+	/* too small a buffer: empty, as skw_random_id */
+	skw_sorted_id("evt_", 1, a, 10);
+	CHECK(a[0] == '\0');
+}
+
 static void test_durations(void)
 {
 	int64_t ms;
@@ -119,6 +146,7 @@ int main(void)
 	RUN(test_time_roundtrip);
 	RUN(test_time_rejects);
 	RUN(test_random_id);
+	RUN(test_sorted_id);
 	RUN(test_durations);
 	RUN(test_parse_int);
 	RUN(test_raw_member);
