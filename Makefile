@@ -12,7 +12,7 @@ DB         ?= sqlite:./var/skwebhooks.db
 
 BUILD_PKGS = build-essential meson ninja-build pkg-config libmicrohttpd-dev \
              libcurl4-openssl-dev libjansson-dev libsqlite3-dev libsodium-dev \
-             ca-certificates
+             libpq-dev ca-certificates
 TEST_PKGS  = openssl binutils sqlite3 chromium
 
 .PHONY: all deps test-deps apt-node apt-npm build run test test-unit test-e2e test-browser test-asan clean
@@ -136,3 +136,26 @@ bench: bench-build
 
 bench-smoke: bench-build
 	SKW_BENCH_BIN=$(BENCH_BUILD)/skwebhooks SKW_BENCH_TOOLS=$(BENCH_BUILD)/bench bench/run.sh --smoke
+
+# ---- PostgreSQL (issue 5; owner: the PostgreSQL backend) ---------------------
+# test-pg starts the test server (tests/pg/start-pg.sh: Debian's postgresql on
+# port 55432, data in /tmp/skw-pg, run as the postgres user) and runs the
+# storage unit tests and the whole e2e suite against it, multinode.test.mjs
+# included. It fails, never skips, when the server cannot start.
+# With an ASan build: make test-pg BUILD=build-asan (after make test-asan).
+PG_PKGS = postgresql postgresql-client
+
+.PHONY: test-pg test-pg-deps
+
+test-pg-deps:
+	$(call apt_install,$(PG_PKGS))
+
+test-pg: test-deps test-pg-deps build
+	@url=$$(tests/pg/start-pg.sh) && \
+	echo "PostgreSQL for the tests: $${url%%:*}://...@$${url##*@}" && \
+	SKW_TEST_PG_URL="$$url" ASAN_OPTIONS=detect_leaks=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		meson test -C $(BUILD) --suite unit --print-errorlogs && \
+	SKW_E2E_DB_URL_TEMPLATE="$${url%/*}/{db}" ASAN_OPTIONS=detect_leaks=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		SKW_BIN=$(BUILD)/skwebhooks node --test --test-concurrency=2 tests/e2e/

@@ -92,7 +92,10 @@ struct skw_store *skw_cli_open_store(const struct skw_cli *c)
 	int rc = skw_store_open(&o, &s, err, sizeof(err));
 
 	if (rc)
-		skw_cli_fail(c, "cannot open database %s: %s", c->db, err[0] ? err : "error");
+		/* a PostgreSQL URL may hold a password: name only SQLite paths */
+		skw_cli_fail(c, "cannot open database %s: %s",
+			     strncmp(c->db, "sqlite:", 7) ? "(postgres)" : c->db,
+			     err[0] ? err : "error");
 	return s;
 }
 

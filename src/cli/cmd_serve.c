@@ -40,6 +40,15 @@ static const char usage[] =
 	"  --shutdown-grace DUR     how long attempts in flight may finish on shutdown (10s)\n"
 	"  --max-in-flight N        attempts in flight over all webhooks (default 10000)\n"
 	"  --per-webhook-in-flight N  attempts in flight to one webhook (default 64)\n"
+	"  --role all|api|worker    api: answer HTTP, never claim deliveries; worker: claim\n"
+	"                           and send deliveries (HTTP still answers, e.g. /healthz);\n"
+	"                           all: both (default)\n"
+	"  --node-id NAME           this node's name on its delivery leases (PostgreSQL);\n"
+	"                           unique per node, stable across restarts (default:\n"
+	"                           hostname plus a random suffix)\n"
+	"  --lease-margin DUR       a claimed delivery is leased for its webhook's timeout\n"
+	"                           plus this (default 60s); after a node dies, others take\n"
+	"                           its deliveries over when their leases run out\n"
 	"  --log-retention DUR      how long the delivery log and events are kept (30d)\n"
 	"  --log-level LEVEL        debug, info, warn or error (default info)\n"
 	"  --allow-http             UNSAFE outside tests: accept and send to http:// URLs\n"
@@ -55,6 +64,35 @@ static void parse_size(struct skw_cli *c, const char *opt, const char *v, long l
 	if (!skw_parse_int(v, min, max, &n))
 		skw_cli_usage_error(c, "--%s must be an integer from %lld to %lld", opt, min, max);
 	*out = (size_t)n;
+}
+
+/* Node ids go into the database and the logs: keep them plain. */
+static bool valid_node_id(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n > 64)
+		return false;
+	for (; *s; s++) {
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' || *s == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* "<hostname>-<8 random characters>": unique, so two nodes on one machine
+ * never release each other's leases. */
+static const char *default_node_id(char *buf, size_t len)
+{
+	char host[64] = "node", rnd[SKW_ID_MAX];
+
+	if (gethostname(host, sizeof(host) - 1) || !valid_node_id(host))
+		skw_strlcpy(host, "node", sizeof(host));
+	host[40] = '\0';
+	skw_random_id("", rnd, sizeof(rnd));
+	snprintf(buf, len, "%s-%.8s", host, rnd);
+	return buf;
 }
 
 int skw_cmd_serve(int argc, char **argv)
@@ -73,6 +111,8 @@ int skw_cmd_serve(int argc, char **argv)
 	char default_public[300];
 	int64_t grace = 10000;
 	int64_t retention = 30LL * 86400 * 1000;
+	const char *role = "all";
+	char node_buf[128];
 	sigset_t sigs;
 	int sig = 0, rc;
 
@@ -129,6 +169,17 @@ int skw_cmd_serve(int argc, char **argv)
 				skw_log_set_level(SKW_LOG_ERROR);
 			else
 				skw_cli_usage_error(&c, "--log-level must be debug, info, warn or error");
+		} else if (skw_cli_opt(&c, argc, argv, &i, "role", &role)) {
+			if (strcmp(role, "all") && strcmp(role, "api") && strcmp(role, "worker"))
+				skw_cli_usage_error(&c, "--role must be all, api or worker");
+		} else if (skw_cli_opt(&c, argc, argv, &i, "node-id", &ec.node_id)) {
+			if (!valid_node_id(ec.node_id))
+				skw_cli_usage_error(&c, "--node-id must be 1 to 64 letters, digits, "
+							"'.', '_' or '-'");
+		} else if (skw_cli_opt(&c, argc, argv, &i, "lease-margin", &v)) {
+			if (!skw_parse_duration(v, &ec.lease_margin_ms) || ec.lease_margin_ms < 1000)
+				skw_cli_usage_error(&c, "--lease-margin must be a duration of at "
+							"least 1s, like 60s");
 		} else if (skw_cli_opt(&c, argc, argv, &i, "unsafe-no-fsync", NULL)) {
 			so.is_durable = false;
 		} else {
@@ -162,6 +213,9 @@ int skw_cmd_serve(int argc, char **argv)
 		skw_cli_fail(&c, "cannot open the database: %s", err[0] ? err : skw_strerror(rc));
 	ec.store = store;
 	ec.keyring = kr;
+	ec.is_worker = strcmp(role, "api") != 0;
+	if (!ec.node_id && skw_store_is_shared(store))
+		ec.node_id = default_node_id(node_buf, sizeof(node_buf));
 	rc = skw_engine_start(&ec, &engine);
 	if (rc)
 		skw_cli_fail(&c, "cannot start the delivery engine: %s", skw_strerror(rc));
@@ -174,8 +228,9 @@ int skw_cmd_serve(int argc, char **argv)
 		skw_engine_stop(engine, 0);
 		skw_cli_fail(&c, "%s", err);
 	}
-	skw_info("serve listening=%s port=%d db=%s version=%s%s%s", listen, skw_api_port(api),
-		 strncmp(c.db, "sqlite:", 7) ? "(postgres)" : c.db, SKW_VERSION,
+	skw_info("serve listening=%s port=%d db=%s role=%s node=%s version=%s%s%s", listen,
+		 skw_api_port(api), strncmp(c.db, "sqlite:", 7) ? "(postgres)" : c.db, role,
+		 ec.node_id ? ec.node_id : "(single)", SKW_VERSION,
 		 ac.allow_http ? " UNSAFE allow_http=1" : "",
 		 ec.guard.n_allow ? " UNSAFE allow_net=1" : "");
 

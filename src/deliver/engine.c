@@ -6,7 +6,8 @@
  * engine: it claims due work in batches, hands it to the curl thread, and
  * writes results back in one skw_store_complete() per batch (group commit).
  * It sleeps until skw_engine_notify(), results, the next due time, or 1 s,
- * whichever comes first; the 1 s poll catches work added by other processes.
+ * whichever comes first; the 1 s poll catches work added by other processes
+ * (a store that can tell, PostgreSQL with LISTEN, wakes it at once).
  *
  * Invariants:
  *   - n_outstanding counts jobs from claim until their result is stored (or
@@ -345,7 +346,7 @@ static int claim_batch(struct skw_engine *e, size_t *n_got, size_t *limit)
 	o.exclude = e->exclude;
 	o.n_exclude = n_ex;
 	o.node_id = e->cfg.node_id;
-	o.lease_margin_ms = LEASE_MARGIN_MS;
+	o.lease_margin_ms = e->cfg.lease_margin_ms;
 
 	pthread_mutex_lock(&e->mu);
 	gen = e->forget_gen;
@@ -502,6 +503,12 @@ void skw_engine_notify(struct skw_engine *e)
 	e->is_notified = true;
 	pthread_cond_signal(&e->store_cv);
 	pthread_mutex_unlock(&e->mu);
+}
+
+/* The store's wakeup: another node queued work (runs on a store thread). */
+static void store_wakeup(void *arg)
+{
+	skw_engine_notify(arg);
 }
 
 void skw_engine_forget_webhook(struct skw_engine *e, const char *webhook_id)
@@ -669,6 +676,8 @@ static int engine_copy_config(struct skw_engine *e, const struct skw_engine_conf
 		e->cfg.per_webhook_in_flight = 64;
 	if (!e->cfg.batch)
 		e->cfg.batch = 256;
+	if (e->cfg.lease_margin_ms <= 0)
+		e->cfg.lease_margin_ms = LEASE_MARGIN_MS;
 	e->node_id = skw_strdup(c->node_id ? c->node_id : "local");
 	e->ca_file = skw_strdup(c->ca_file);
 	e->user_agent = skw_strdup(c->user_agent ? c->user_agent : "skwebhooks/" SKW_VERSION);
@@ -689,6 +698,9 @@ int skw_engine_start(const struct skw_engine_config *c, struct skw_engine **out)
 
 	*out = NULL;
 	if (!c || !c->store || !c->keyring)
+		return SKW_EINVAL;
+	/* a shared database: releasing every lease would steal other nodes' */
+	if (c->is_worker && !c->node_id && skw_store_is_shared(c->store))
 		return SKW_EINVAL;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT))
 		return SKW_ENOMEM;
@@ -737,6 +749,9 @@ int skw_engine_start(const struct skw_engine_config *c, struct skw_engine **out)
 	if (pthread_create(&e->store_thread, NULL, store_main, e))
 		goto out;
 	e->has_store_thread = true;
+	/* other nodes' work wakes us at once (polling stays the fallback) */
+	if (e->cfg.is_worker)
+		skw_store_set_wakeup(e->cfg.store, store_wakeup, e);
 	rc = 0;
 	*out = e;
 	skw_info("deliver engine started worker=%s node=%s max_in_flight=%zu per_webhook=%zu",
@@ -760,6 +775,8 @@ void skw_engine_stop(struct skw_engine *e, int64_t grace_ms)
 {
 	if (!e)
 		return;
+	if (e->cfg.is_worker)
+		skw_store_set_wakeup(e->cfg.store, NULL, NULL);
 	pthread_mutex_lock(&e->mu);
 	e->is_stopping = true;
 	e->grace_deadline = skw_mono_ms() + (grace_ms > 0 ? grace_ms : 0);

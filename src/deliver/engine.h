@@ -35,6 +35,8 @@ struct skw_engine_config {
 	const char *node_id;                   /* lease holder name; NULL: single node,
 						* every lease is released at start */
 	bool is_worker;                        /* claim queued work (false: test sends only) */
+	int64_t lease_margin_ms;               /* lease = the webhook's timeout + this; 0: 60 s.
+						* Another node takes work over when it expires */
 	const char *user_agent;                /* "skwebhooks/0.1.0" */
 };
 

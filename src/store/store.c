@@ -4,7 +4,10 @@
  * store hands out.
  *
  * URLs: "sqlite:PATH", "sqlite://PATH" (so "sqlite:///abs/x.db" is
- * "/abs/x.db") and "sqlite::memory:". Error messages name the scheme but
+ * "/abs/x.db") and "sqlite::memory:"; PostgreSQL as "postgres://..." or
+ * "postgresql://..." URLs, or as a libpq keyword string ("host=/tmp
+ * dbname=skw": whatever starts with a keyword and '=' and has no scheme),
+ * both handed to libpq as they are. Error messages name the scheme but
  * never echo the URL: a database URL may carry a password.
  *
  * Invariant: a handle's ops table is set once, at open, and never changes.
@@ -21,6 +24,22 @@
 static bool has_prefix(const char *s, const char *prefix)
 {
 	return !strncmp(s, prefix, strlen(prefix));
+}
+
+/* "key=value ...": a keyword, optional blanks, then '=' (libpq's syntax). */
+static bool is_keyword_string(const char *s)
+{
+	const char *p = s;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (!((*p >= 'a' && *p <= 'z') || *p == '_'))
+		return false;
+	while ((*p >= 'a' && *p <= 'z') || *p == '_')
+		p++;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	return *p == '=';
 }
 
 int skw_store_open(const struct skw_store_options *opt, struct skw_store **out, char *err,
@@ -53,16 +72,17 @@ int skw_store_open(const struct skw_store_options *opt, struct skw_store **out, 
 		}
 		return skw_store_sqlite_open(path, opt->is_durable, out, err, err_len);
 	}
-	if (has_prefix(url, "postgres://") || has_prefix(url, "postgresql://")) {
-		snprintf(err, err_len, "store URL scheme postgres is not supported by this build");
-		return SKW_EINVAL;
-	}
+	if (has_prefix(url, "postgres://") || has_prefix(url, "postgresql://") ||
+	    is_keyword_string(url))
+		return skw_store_pg_open(url, opt->is_durable, out, err, err_len);
 	colon = strchr(url, ':');
 	if (colon && colon - url <= 16)
-		snprintf(err, err_len, "unknown store URL scheme \"%.*s\" (want sqlite:PATH)",
+		snprintf(err, err_len,
+			 "unknown store URL scheme \"%.*s\" (want sqlite:PATH or postgres://...)",
 			 (int)(colon - url), url);
 	else
-		snprintf(err, err_len, "store URL has no scheme (want sqlite:PATH)");
+		snprintf(err, err_len,
+			 "store URL has no scheme (want sqlite:PATH or postgres://...)");
 	return SKW_EINVAL;
 }
 
@@ -75,6 +95,18 @@ void skw_store_close(struct skw_store *s)
 int skw_store_ping(struct skw_store *s)
 {
 	return s->ops->ping(s);
+}
+
+bool skw_store_is_shared(struct skw_store *s)
+{
+	return s->ops->is_shared;
+}
+
+int skw_store_set_wakeup(struct skw_store *s, skw_store_wakeup_fn fn, void *arg)
+{
+	if (!s->ops->set_wakeup)
+		return SKW_EINVAL;
+	return s->ops->set_wakeup(s, fn, arg);
 }
 
 /* ---- accounts ------------------------------------------------------- */

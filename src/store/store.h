@@ -3,7 +3,7 @@
  *
  * Everything durable goes through here: accounts, API keys, webhooks, events,
  * the delivery queue (pending deliveries only: the hot table) and the attempt
- * log (append-only history). Backends (store_sqlite.c, later store_pg.c) fill
+ * log (append-only history). Backends (store_sqlite.c, store_pg.c) fill
  * in a struct skw_store_ops; callers only see the opaque struct skw_store.
  *
  * Thread safety: every function may be called from any thread concurrently.
@@ -28,7 +28,8 @@
 struct skw_store;
 
 struct skw_store_options {
-	const char *url;   /* "sqlite:./var/skwebhooks.db", "sqlite::memory:" */
+	const char *url;   /* "sqlite:./var/skwebhooks.db", "sqlite::memory:",
+			    * "postgres://user:pass@host:5432/db", "host=... dbname=..." */
 	bool is_durable;   /* fsync on commit (default true); false only for benchmarks */
 };
 
@@ -38,6 +39,22 @@ int skw_store_open(const struct skw_store_options *opt, struct skw_store **out, 
 void skw_store_close(struct skw_store *s);
 /* 0 when the database answers. */
 int skw_store_ping(struct skw_store *s);
+
+/* True when other processes may use the database at the same time
+ * (PostgreSQL): each serving node then needs a node id of its own, and must
+ * never release every lease (skw_store_release_node with NULL). */
+bool skw_store_is_shared(struct skw_store *s);
+
+typedef void (*skw_store_wakeup_fn)(void *arg);
+/*
+ * Asks the store to call fn(arg) from a thread of its own whenever another
+ * process may have queued due work (PostgreSQL: LISTEN/NOTIFY), and once
+ * after a lost notification connection is back. fn NULL stops the calls:
+ * when that returns, no call is running or will start. fn must not call
+ * skw_store_set_wakeup. Returns 0 when the store will call fn, SKW_EINVAL
+ * when the backend cannot tell (the caller keeps polling).
+ */
+int skw_store_set_wakeup(struct skw_store *s, skw_store_wakeup_fn fn, void *arg);
 
 /* ---- accounts ------------------------------------------------------- */
 

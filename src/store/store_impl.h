@@ -9,8 +9,11 @@
 
 struct skw_store_ops {
 	const char *name;
+	bool is_shared; /* other processes may use the database at the same time */
 	void (*close)(struct skw_store *s);
 	int (*ping)(struct skw_store *s);
+	/* optional: NULL when the backend cannot tell about others' work */
+	int (*set_wakeup)(struct skw_store *s, skw_store_wakeup_fn fn, void *arg);
 	int (*account_insert)(struct skw_store *s, const struct skw_account *a);
 	int (*account_get)(struct skw_store *s, const char *id, struct skw_account *out);
 	int (*account_delete)(struct skw_store *s, const char *id);
@@ -63,5 +66,8 @@ struct skw_store {
 /* Backend constructors. path is what follows the scheme. */
 int skw_store_sqlite_open(const char *path, bool is_durable, struct skw_store **out, char *err,
 			  size_t err_len);
+/* conninfo: a postgres:// URL or a libpq keyword string (store_pg.c). */
+int skw_store_pg_open(const char *conninfo, bool is_durable, struct skw_store **out, char *err,
+		      size_t err_len);
 
 #endif

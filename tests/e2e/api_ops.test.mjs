@@ -96,7 +96,9 @@ function secretsAndKeys(values) {
 }
 
 test('the database files hold no signing secret and no API key (strings)', async () => {
-  const s = await startServer();
+  // inspects SQLite's files, so SQLite even when the suite runs on PostgreSQL
+  const dir = tmpDir('skw-e2e-srv-');
+  const s = await startServer({ dir, dbUrl: `sqlite:${path.join(dir, 'db.sqlite')}` });
   const a = await createAccount(s, 'at rest');
   const p = await createPlatformKey(s);
   const k2 = (await cli(s, ['apikey', 'create', a.account_id, '--json'])).json;

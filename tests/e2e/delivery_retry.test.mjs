@@ -132,8 +132,11 @@ test('Retry-After: 2 on 503 and 429 is honoured over the 200 ms schedule', async
   await api(srv, a.api_key, 'POST', '/api/v1/events', { event: 'booking.created', data: {} });
   await rx.waitForCount('/ra503', 1);
   // while waiting: a pending row with next_attempt_at about 2 s ahead
-  const pending = await waitFor(async () => (await getDeliveries(srv, a.api_key, w503.id, { status: 'pending' })).data[0],
-    1500, { msg: 'pending row while Retry-After runs', interval: 30 });
+  // (until attempt 1's result is written, the pending row is still attempt 1's)
+  const pending = await waitFor(async () => {
+    const row = (await getDeliveries(srv, a.api_key, w503.id, { status: 'pending' })).data[0];
+    return row && row.attempt === 2 ? row : false;
+  }, 1500, { msg: 'pending row for attempt 2 while Retry-After runs', interval: 30 });
   assert.equal(pending.status, 'pending');
   assert.match(pending.next_attempt_at, RFC3339_UTC);
   const first503 = rx.reqs('/ra503')[0];

@@ -6,7 +6,7 @@
 // created here is registered and removed when the test file's process exits,
 // even when a test fails or the runner interrupts the file.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -108,12 +108,43 @@ export function freePort() {
   });
 }
 
+// ---------------------------------------------------------------- database
+
+// With SKW_E2E_DB_URL_TEMPLATE set (e.g. postgres://u:p@127.0.0.1:55432/{db},
+// see tests/pg/start-pg.sh) every new server data dir gets a fresh PostgreSQL
+// database named in place of {db} instead of a SQLite file; a restart on the
+// same dir reuses it. The databases are dropped when the file's process exits.
+// Servers given an explicit dbUrl keep it.
+export const DB_URL_TEMPLATE = process.env.SKW_E2E_DB_URL_TEMPLATE || '';
+const dirDatabases = new Map();
+let dbCounter = 0;
+
+function psql(url, sql) {
+  return spawnSync('psql', [url, '-qXAt', '-v', 'ON_ERROR_STOP=1', '-c', sql], { encoding: 'utf8' });
+}
+
+/** A fresh PostgreSQL database from the template; returns its URL. */
+export function createDatabase(name = `skwe2e_${process.pid}_${++dbCounter}`) {
+  const admin = DB_URL_TEMPLATE.replace('{db}', 'postgres');
+  const r = psql(admin, `CREATE DATABASE ${name}`);
+  if (r.status !== 0) throw new Error(`CREATE DATABASE ${name} failed: ${r.stderr || r.error}`);
+  onExit(() => psql(admin, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+  return DB_URL_TEMPLATE.replace('{db}', name);
+}
+
+function defaultDbUrl(dir) {
+  if (!DB_URL_TEMPLATE) return `sqlite:${path.join(dir, 'db.sqlite')}`;
+  if (!dirDatabases.has(dir)) dirDatabases.set(dir, createDatabase());
+  return dirDatabases.get(dir);
+}
+
 // ---------------------------------------------------------------- server
 
 /**
  * Starts `skwebhooks serve`. Options:
  *   dir        reuse this data dir (restart on the same database and key file)
- *   dbUrl      database URL (default sqlite:DIR/db.sqlite)
+ *   dbUrl      database URL (default sqlite:DIR/db.sqlite, or a fresh PostgreSQL
+ *              database per DIR with SKW_E2E_DB_URL_TEMPLATE)
  *   keyFile    key file path (default DIR/key); null = pass no --key-file
  *   allowHttp  pass --allow-http (default true)
  *   allowNet   list of --allow-net CIDRs (default ['127.0.0.0/8'])
@@ -128,7 +159,7 @@ export async function startServer(opts = {}) {
   const dir = opts.dir || tmpDir('skw-e2e-srv-');
   const port = opts.port || await freePort();
   const dbPath = path.join(dir, 'db.sqlite');
-  const dbUrl = opts.dbUrl || `sqlite:${dbPath}`;
+  const dbUrl = opts.dbUrl || defaultDbUrl(dir);
   const keyFile = opts.keyFile === undefined ? path.join(dir, 'key') : opts.keyFile;
   const allowHttp = opts.allowHttp !== false;
   const allowNet = opts.allowNet === undefined ? ['127.0.0.0/8'] : opts.allowNet;

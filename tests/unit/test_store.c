@@ -1,8 +1,15 @@
 /*
- * test_store.c - the storage interface (store.h) against a temporary SQLite
- * file: accounts, keys, webhooks and account isolation, ingest fan-out,
+ * test_store.c - the storage interface (store.h), one suite for every
+ * backend: accounts, keys, webhooks and account isolation, ingest fan-out,
  * idempotency, claim/lease, complete, release, next_due, the log with its
  * cursor, account deletion, reopen, and concurrent writers.
+ *
+ * The backend comes from $SKW_TEST_DB: unset or "sqlite" runs against
+ * temporary SQLite files; a PostgreSQL URL or keyword string runs every test
+ * on a fresh database created through it (the role needs CREATEDB) and
+ * adds the multi-node tests (two stores on one database: exclusive claims,
+ * concurrent migration, wakeups, a killed connection). A PostgreSQL URL
+ * that does not answer fails the suite: it never skips.
  *
  * Times are fixed (T0) rather than the clock, so every lease and expiry is
  * exact. Raw SQL is used only to look at what the API cannot show (that
@@ -16,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
 #include <sodium.h>
 #include <sqlite3.h>
 
@@ -28,8 +36,93 @@
 
 static char tmp_dir[] = "/tmp/skw-test-store-XXXXXX";
 static int n_dbs;
+static const char *pg_base; /* $SKW_TEST_DB when it is PostgreSQL, else NULL */
 
-/* A fresh database file; path is set for raw inspection. */
+static bool is_pg(void)
+{
+	return pg_base != NULL;
+}
+
+/* Appends key='value' (libpq quoting) to a keyword string. */
+static void kw_add(char *out, size_t out_len, const char *key, const char *value)
+{
+	size_t len = strlen(out);
+
+	if (!value || !*value)
+		return;
+	len += (size_t)snprintf(out + len, len < out_len ? out_len - len : 0, "%s%s='",
+				len ? " " : "", key);
+	for (; *value && len + 3 < out_len; value++) {
+		if (*value == '\\' || *value == '\'')
+			out[len++] = '\\';
+		out[len++] = *value;
+	}
+	if (len + 2 <= out_len) {
+		out[len++] = '\'';
+		out[len] = '\0';
+	}
+}
+
+/* Runs one statement on a connection of its own; -1 on any failure. */
+static long long pg_scalar(const char *conninfo, const char *sql)
+{
+	PGconn *pg = PQconnectdb(conninfo);
+	PGresult *r = NULL;
+	long long n = -1;
+
+	if (PQstatus(pg) == CONNECTION_OK) {
+		r = PQexec(pg, sql);
+		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) &&
+		    !PQgetisnull(r, 0, 0))
+			n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		else if (PQresultStatus(r) == PGRES_COMMAND_OK)
+			n = 0;
+		else
+			fprintf(stderr, "pg_scalar: %s", PQerrorMessage(pg));
+	} else {
+		fprintf(stderr, "pg_scalar: cannot connect: %s", PQerrorMessage(pg));
+	}
+	PQclear(r);
+	PQfinish(pg);
+	return n;
+}
+
+/* Creates database skwt_<pid>_<n> and puts a keyword string for it in out. */
+static void pg_new_database(char *out, size_t out_len)
+{
+	PGconn *pg = PQconnectdb(pg_base);
+	char name[64], sql[128];
+
+	out[0] = '\0';
+	if (PQstatus(pg) != CONNECTION_OK) {
+		fprintf(stderr, "cannot connect to $SKW_TEST_DB: %s", PQerrorMessage(pg));
+		PQfinish(pg);
+		return;
+	}
+	snprintf(name, sizeof(name), "skwt_%d_%d", (int)getpid(), n_dbs++);
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
+	PQclear(PQexec(pg, sql));
+	kw_add(out, out_len, "host", PQhost(pg));
+	kw_add(out, out_len, "port", PQport(pg));
+	kw_add(out, out_len, "user", PQuser(pg));
+	kw_add(out, out_len, "password", PQpass(pg));
+	kw_add(out, out_len, "dbname", name);
+	PQfinish(pg);
+}
+
+static void pg_drop_databases(void)
+{
+	char sql[128];
+
+	for (int i = 0; i < n_dbs; i++) {
+		snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS skwt_%d_%d WITH (FORCE)",
+			 (int)getpid(), i);
+		pg_scalar(pg_base, sql);
+	}
+}
+
+/* A fresh database; path is set for raw inspection (a file, or the
+ * PostgreSQL keyword string). */
 static struct skw_store *open_new(char *path, size_t path_len, bool is_durable)
 {
 	struct skw_store_options opt = {.is_durable = is_durable};
@@ -37,8 +130,13 @@ static struct skw_store *open_new(char *path, size_t path_len, bool is_durable)
 	char url[512], err[256] = "";
 	int rc;
 
-	snprintf(path, path_len, "%s/db%d/skw.db", tmp_dir, n_dbs++);
-	snprintf(url, sizeof(url), "sqlite:%s", path);
+	if (is_pg()) {
+		pg_new_database(path, path_len);
+		skw_strlcpy(url, path, sizeof(url));
+	} else {
+		snprintf(path, path_len, "%s/db%d/skw.db", tmp_dir, n_dbs++);
+		snprintf(url, sizeof(url), "sqlite:%s", path);
+	}
 	opt.url = url;
 	rc = skw_store_open(&opt, &s, err, sizeof(err));
 	if (rc)
@@ -53,7 +151,10 @@ static struct skw_store *reopen(const char *path)
 	struct skw_store *s = NULL;
 	char url[512], err[256] = "";
 
-	snprintf(url, sizeof(url), "sqlite://%s", path);
+	if (is_pg())
+		skw_strlcpy(url, path, sizeof(url));
+	else
+		snprintf(url, sizeof(url), "sqlite://%s", path);
 	opt.url = url;
 	CHECK(skw_store_open(&opt, &s, err, sizeof(err)) == 0 && s);
 	return s;
@@ -166,6 +267,8 @@ static long long raw_count(const char *path, const char *sql)
 	sqlite3_stmt *st = NULL;
 	long long n = -1;
 
+	if (is_pg())
+		return pg_scalar(path, sql);
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
 	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW)
@@ -186,9 +289,16 @@ static void test_open_urls(void)
 	opt.url = "mysql://u:hunter2@h/db";
 	CHECK(skw_store_open(&opt, &s, err, sizeof(err)) == SKW_EINVAL && !s);
 	CHECK(strstr(err, "mysql") && !strstr(err, "hunter2"));
-	opt.url = "postgres://u:hunter2@h/db";
+	/* a server that does not answer: the message never shows the password */
+	opt.url = "postgres://u:hunter2@127.0.0.1:1/db";
+	CHECK(skw_store_open(&opt, &s, err, sizeof(err)) == SKW_EUNAVAIL && !s);
+	CHECK(*err && !strstr(err, "hunter2"));
+	opt.url = "host=127.0.0.1 port=1 password=hunter2";
+	CHECK(skw_store_open(&opt, &s, err, sizeof(err)) == SKW_EUNAVAIL && !s);
+	CHECK(*err && !strstr(err, "hunter2"));
+	opt.url = "postgres://u:hunter2@127.0.0.1:1/db?pool_max_conns=0";
 	CHECK(skw_store_open(&opt, &s, err, sizeof(err)) == SKW_EINVAL && !s);
-	CHECK(strstr(err, "postgres") && !strstr(err, "hunter2"));
+	CHECK(strstr(err, "pool_max_conns") && !strstr(err, "hunter2"));
 	opt.url = "sqlite:";
 	CHECK(skw_store_open(&opt, &s, err, sizeof(err)) == SKW_EINVAL && !s);
 	opt.url = "no-scheme";
@@ -564,7 +674,7 @@ static void test_complete(void)
 	skw_works_free(w2, n);
 	CHECK(raw_count(path, "SELECT count(*) FROM queue") == 0);
 	CHECK(raw_count(path, "SELECT count(*) FROM attempts") == 2);
-	CHECK(raw_count(path, "SELECT count(*) FROM attempts WHERE success = 1 AND"
+	CHECK(raw_count(path, "SELECT count(*) FROM attempts WHERE success IS TRUE AND"
 			      " delivered_at = 1700000060012 AND status_code = 200") == 1);
 	CHECK(skw_store_next_due(s, &due) == 0 && due == INT64_MAX);
 	CHECK(claim_count(s, T0 + 10 * DAY_MS) == 0);
@@ -823,8 +933,12 @@ static void test_reopen(void)
 	s = reopen(path); /* and a migrated database opens again */
 	CHECK(claim_count(s, T0 + 60000) == 1);
 	skw_store_close(s);
-	CHECK(raw_count(path, "PRAGMA user_version") >= 1);
-	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600); /* payloads inside */
+	if (is_pg()) {
+		CHECK(raw_count(path, "SELECT max(version) FROM skw_schema") >= 1);
+	} else {
+		CHECK(raw_count(path, "PRAGMA user_version") >= 1);
+		CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600); /* payloads */
+	}
 	CHECK(raw_count(path, "SELECT count(*) FROM queue") == 1);
 }
 
@@ -945,13 +1059,226 @@ static void test_batch_isolation(void)
 	skw_store_close(s);
 }
 
-int main(void)
+/* ---- PostgreSQL: several nodes on one database ---------------------- */
+
+#define N_NODES 4
+#define N_EVENTS 300
+
+struct node {
+	struct skw_store *s;
+	char name[16];
+	char (*ids)[SKW_ID_MAX]; /* what this node claimed */
+	size_t n_ids;
+	int rc;
+};
+
+static void *claim_worker(void *arg)
 {
+	struct node *nd = arg;
+
+	for (;;) {
+		struct skw_claim_opts o = {.now = T0 + 10,
+					   .limit = 7,
+					   .node_id = nd->name,
+					   .lease_margin_ms = 60000};
+		struct skw_work *w = NULL;
+		size_t n = 0;
+
+		nd->rc = skw_store_claim(nd->s, &o, &w, &n);
+		for (size_t i = 0; i < n; i++)
+			skw_strlcpy(nd->ids[nd->n_ids++], w[i].delivery_id, SKW_ID_MAX);
+		skw_works_free(w, n);
+		if (nd->rc || !n)
+			return NULL;
+	}
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* Nodes claiming at the same time never get the same delivery. */
+static void test_pg_exclusive_claims(void)
+{
+	char path[512];
+	struct skw_store *s = open_new(path, sizeof(path), true);
+	struct node nodes[N_NODES];
+	pthread_t th[N_NODES];
+	char(*all)[SKW_ID_MAX] = calloc(2 * N_EVENTS, SKW_ID_MAX);
+	size_t n_all = 0;
+
+	add_account(s, "acct_a");
+	add_webhook(s, "acct_a", "wh_1", "e.one", true, 3);
+	add_webhook(s, "acct_a", "wh_2", "e.one", true, 3);
+	for (int i = 0; i < N_EVENTS; i++)
+		CHECK(ingest(s, "acct_a", "e.one", NULL, 0, T0 + i % 7, NULL) == 2);
+	for (int i = 0; i < N_NODES; i++) {
+		nodes[i] = (struct node){.s = i ? reopen(path) : s};
+		nodes[i].ids = calloc(2 * N_EVENTS, SKW_ID_MAX);
+		snprintf(nodes[i].name, sizeof(nodes[i].name), "node-%d", i);
+		CHECK(pthread_create(&th[i], NULL, claim_worker, &nodes[i]) == 0);
+	}
+	for (int i = 0; i < N_NODES; i++) {
+		pthread_join(th[i], NULL);
+		CHECK(nodes[i].rc == 0);
+		for (size_t k = 0; k < nodes[i].n_ids && n_all < 2 * N_EVENTS; k++)
+			memcpy(all[n_all++], nodes[i].ids[k], SKW_ID_MAX);
+		free(nodes[i].ids);
+	}
+	CHECK(n_all == 2 * N_EVENTS);
+	qsort(all, n_all, SKW_ID_MAX, cmp_id);
+	for (size_t i = 1; i < n_all; i++)
+		CHECK(strcmp(all[i - 1], all[i]) != 0);
+	/* every lease names the node that holds it */
+	CHECK(raw_count(path, "SELECT count(*) FROM queue WHERE lease_owner LIKE 'node-%'") ==
+	      2 * N_EVENTS);
+	/* a node releases only its own leases at start */
+	CHECK(skw_store_release_node(nodes[1].s, "node-1") == 0);
+	CHECK(raw_count(path, "SELECT count(*) FROM queue WHERE lease_owner IS NULL") ==
+	      (long long)nodes[1].n_ids);
+	for (int i = 1; i < N_NODES; i++)
+		skw_store_close(nodes[i].s);
+	free(all);
+	skw_store_close(s);
+}
+
+struct opener {
+	const char *url;
+	int rc;
+	struct skw_store *s;
+};
+
+static void *open_worker(void *arg)
+{
+	struct opener *op = arg;
+	struct skw_store_options opt = {.url = op->url, .is_durable = true};
+
+	op->rc = skw_store_open(&opt, &op->s, NULL, 0);
+	return NULL;
+}
+
+/* Nodes starting together on an empty database: all open, one schema. */
+static void test_pg_migrate_race(void)
+{
+	struct opener ops[N_NODES * 2];
+	pthread_t th[N_NODES * 2];
+	char path[512];
+
+	pg_new_database(path, sizeof(path));
+	for (int i = 0; i < N_NODES * 2; i++) {
+		ops[i] = (struct opener){.url = path};
+		CHECK(pthread_create(&th[i], NULL, open_worker, &ops[i]) == 0);
+	}
+	for (int i = 0; i < N_NODES * 2; i++) {
+		pthread_join(th[i], NULL);
+		CHECK(ops[i].rc == 0 && ops[i].s);
+		if (ops[i].s)
+			CHECK(skw_store_is_shared(ops[i].s));
+		skw_store_close(ops[i].s);
+	}
+	CHECK(raw_count(path, "SELECT count(*) FROM skw_schema") == 1);
+	CHECK(raw_count(path, "SELECT count(*) FROM pg_tables WHERE tablename = 'queue'") == 1);
+}
+
+static int n_wakeups;
+static pthread_mutex_t wake_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void on_wakeup(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&wake_mu);
+	n_wakeups++;
+	pthread_mutex_unlock(&wake_mu);
+}
+
+static int wakeups(void)
+{
+	int n;
+
+	pthread_mutex_lock(&wake_mu);
+	n = n_wakeups;
+	pthread_mutex_unlock(&wake_mu);
+	return n;
+}
+
+/* Work queued through one node wakes the others (LISTEN/NOTIFY). */
+static void test_pg_wakeup(void)
+{
+	char path[512];
+	struct skw_store *a = open_new(path, sizeof(path), true);
+	struct skw_store *b = reopen(path);
+	int before;
+
+	add_account(a, "acct_a");
+	add_webhook(a, "acct_a", "wh_1", "e.one", true, 3);
+	CHECK(skw_store_set_wakeup(b, on_wakeup, NULL) == 0);
+	usleep(300 * 1000); /* the listener connects */
+	before = wakeups();
+	CHECK(ingest(a, "acct_a", "e.one", NULL, 0, T0, NULL) == 1);
+	for (int i = 0; i < 50 && wakeups() == before; i++)
+		usleep(100 * 1000);
+	CHECK(wakeups() > before);
+	/* an event nobody subscribes to wakes nobody */
+	before = wakeups();
+	CHECK(ingest(a, "acct_a", "e.none", NULL, 0, T0, NULL) == 0);
+	usleep(500 * 1000);
+	CHECK(wakeups() == before);
+	CHECK(skw_store_set_wakeup(b, NULL, NULL) == 0);
+	skw_store_close(b);
+	skw_store_close(a);
+}
+
+/* A connection the server dropped is replaced without the caller noticing;
+ * a server that is gone gives SKW_EUNAVAIL, not a hang. */
+static void test_pg_reconnect(void)
+{
+	char path[512], sql[256];
+	struct skw_store *s = open_new(path, sizeof(path), true);
+	struct skw_account a;
+	int64_t due;
+
+	add_account(s, "acct_a");
+	CHECK(skw_store_ping(s) == 0);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+		 " WHERE datname = current_database() AND pid <> pg_backend_pid()");
+	CHECK(raw_count(path, sql) >= 1);
+	usleep(100 * 1000);
+	CHECK(skw_store_ping(s) == 0);
+	CHECK(skw_store_account_get(s, "acct_a", &a) == 0);
+	skw_account_cleanup(&a);
+	CHECK(skw_store_next_due(s, &due) == 0 && due == INT64_MAX);
+	skw_store_close(s);
+}
+
+/* "--pg": the suite against $SKW_TEST_PG_URL (exit 77, skipped, when unset). */
+int main(int argc, char **argv)
+{
+	const char *db = getenv("SKW_TEST_DB");
 	char cmd[128];
+
+	if (argc > 1 && !strcmp(argv[1], "--pg")) {
+		db = getenv("SKW_TEST_PG_URL");
+		if (!db || !*db) {
+			printf("SKW_TEST_PG_URL is not set: skipped\n");
+			return 77;
+		}
+	}
 
 	if (sodium_init() < 0 || !mkdtemp(tmp_dir)) {
 		fprintf(stderr, "setup failed\n");
 		return EXIT_FAILURE;
+	}
+	if (db && *db && strncmp(db, "sqlite", 6)) {
+		pg_base = db;
+		if (pg_scalar(pg_base, "SELECT 1") != 1) {
+			fprintf(stderr, "SKW_TEST_DB is set but PostgreSQL does not answer\n");
+			return EXIT_FAILURE;
+		}
+		printf("backend: postgres\n");
+	} else {
+		printf("backend: sqlite\n");
 	}
 	RUN(test_open_urls);
 	RUN(test_accounts);
@@ -969,6 +1296,13 @@ int main(void)
 	RUN(test_reopen);
 	RUN(test_concurrent);
 	RUN(test_batch_isolation);
+	if (is_pg()) {
+		RUN(test_pg_exclusive_claims);
+		RUN(test_pg_migrate_race);
+		RUN(test_pg_wakeup);
+		RUN(test_pg_reconnect);
+		pg_drop_databases();
+	}
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", tmp_dir);

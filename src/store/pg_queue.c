@@ -1,0 +1,676 @@
+/*
+ * pg_queue.c - events and the delivery queue in the PostgreSQL backend:
+ * ingest with fan-out and idempotency, claim/lease, complete, release,
+ * next_due and test sends. Semantics are sqlite_queue.c's; what differs is
+ * how several nodes share the queue:
+ *
+ * - Claim is one statement: for every enabled, not excluded webhook, a
+ *   LATERAL subquery takes its oldest due, unleased rows (at most
+ *   per_webhook_limit) FOR UPDATE SKIP LOCKED; the `limit` oldest of those
+ *   are leased to node_id for their webhook's timeout plus the margin, and
+ *   come back joined with their webhook and event. Rows another node is
+ *   claiming at that moment are skipped, and a row it has just leased fails
+ *   the lease re-check, so each due attempt goes to exactly one node. A dead
+ *   node's rows become claimable when their lease runs out.
+ * - Complete locks the batch's queue rows in delivery_id order (no deadlock
+ *   between nodes), drops stale results (the row is gone, or attempts_made
+ *   + 1 is not the result's attempt: another node's lease already recorded
+ *   it), and applies the rest with three array statements.
+ * - Ingest takes the idempotency key first (INSERT ... ON CONFLICT), so two
+ *   requests with one key on two nodes serialise on that row, and NOTIFYs
+ *   PG_CHANNEL in its transaction: the other nodes' engines wake at commit.
+ */
+#include "pg_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/err.h"
+#include "../core/events.h"
+
+#define IDEM_TTL_MS (24 * 3600 * 1000LL)
+#define RESPONSE_MAX 1024
+
+/* ---- ingest --------------------------------------------------------- */
+
+struct ingest_job {
+	const struct skw_event_in *ev;
+	struct skw_event_out *out;
+};
+
+/*
+ * Takes the idempotency key: 0 when it is ours now (new, or expired and
+ * overwritten), or 1 with out filled for a replay, or SKW_ECONFLICT when
+ * the key was used within 24 h by a different request.
+ */
+static int idem_take(struct pg_conn *c, const struct skw_event_in *ev, struct skw_event_out *out)
+{
+	struct pg_params p = {0};
+	PGresult *r;
+	unsigned char *hash;
+	size_t hash_len;
+	int rc;
+
+	pg_p_text(&p, ev->account_id);
+	pg_p_text(&p, ev->idem_key);
+	pg_p_bytea(&p, ev->req_hash, sizeof(ev->req_hash));
+	pg_p_text(&p, ev->id);
+	pg_p_int(&p, ev->now);
+	pg_p_int(&p, IDEM_TTL_MS);
+	rc = pg_exec(c,
+		     "INSERT INTO idempotency (account_id, key, req_hash, event_id, n_deliveries,"
+		     " created_at) VALUES ($1, $2, $3, $4, 0, $5)"
+		     " ON CONFLICT (account_id, key) DO UPDATE SET req_hash = excluded.req_hash,"
+		     " event_id = excluded.event_id, n_deliveries = 0,"
+		     " created_at = excluded.created_at"
+		     " WHERE idempotency.created_at + $6 <= excluded.created_at RETURNING 1",
+		     &p, &r);
+	if (rc)
+		return rc;
+	rc = PQntuples(r) ? 0 : 1;
+	PQclear(r);
+	if (!rc)
+		return 0;
+
+	/* a live key (now locked by us): the first request's answer */
+	p = (struct pg_params){0};
+	pg_p_text(&p, ev->account_id);
+	pg_p_text(&p, ev->idem_key);
+	rc = pg_exec(c,
+		     "SELECT req_hash, event_id, n_deliveries FROM idempotency"
+		     " WHERE account_id = $1 AND key = $2",
+		     &p, &r);
+	if (rc)
+		return rc;
+	if (!PQntuples(r)) {
+		PQclear(r);
+		return SKW_EUNAVAIL; /* deleted meanwhile: let the client try again */
+	}
+	rc = pg_bytea(r, 0, 0, &hash, &hash_len);
+	if (!rc) {
+		if (hash_len != sizeof(ev->req_hash) ||
+		    memcmp(hash, ev->req_hash, sizeof(ev->req_hash))) {
+			rc = SKW_ECONFLICT;
+		} else {
+			pg_copy(r, 0, 1, out->id, sizeof(out->id));
+			out->n_deliveries = (int)pg_i64(r, 0, 2);
+			out->is_replay = true;
+			rc = 1;
+		}
+	}
+	free(hash);
+	PQclear(r);
+	return rc;
+}
+
+/* Queues one delivery per webhook id in r's first column; NOTIFYs. */
+static int fan_out(struct pg_conn *c, const struct skw_event_in *ev, PGresult *hooks, int *n_out)
+{
+	int n = PQntuples(hooks);
+	const char **dlv = calloc((size_t)n, sizeof(*dlv));
+	const char **wh = calloc((size_t)n, sizeof(*wh));
+	char *ids = calloc((size_t)n, SKW_ID_MAX);
+	struct pg_params p = {0};
+	int rc = SKW_ENOMEM;
+
+	if (!dlv || !wh || !ids)
+		goto out;
+	for (int i = 0; i < n; i++) {
+		skw_random_id("dlv_", ids + (size_t)i * SKW_ID_MAX, SKW_ID_MAX);
+		dlv[i] = ids + (size_t)i * SKW_ID_MAX;
+		wh[i] = PQgetvalue(hooks, i, 0);
+	}
+	pg_p_own(&p, pg_array_text(dlv, (size_t)n));
+	pg_p_own(&p, pg_array_text(wh, (size_t)n));
+	pg_p_text(&p, ev->id);
+	pg_p_text(&p, ev->account_id);
+	pg_p_int(&p, ev->now);
+	rc =
+	    pg_exec(c,
+		    "WITH ins AS (INSERT INTO queue (delivery_id, event_id, webhook_id, account_id,"
+		    " attempts_made, next_attempt_at, created_at)"
+		    " SELECT d, $3, w, $4, 0, $5, $5 FROM unnest($1::text[], $2::text[]) AS t(d, w)"
+		    " RETURNING 1)"
+		    " SELECT count(*), pg_notify('" PG_CHANNEL "', '') FROM ins",
+		    &p, NULL);
+	pg_params_free(&p);
+	*n_out = n;
+out:
+	free(dlv);
+	free(wh);
+	free(ids);
+	return rc;
+}
+
+static int do_ingest(struct pg_conn *c, void *arg)
+{
+	struct ingest_job *j = arg;
+	const struct skw_event_in *ev = j->ev;
+	struct pg_params p = {0};
+	PGresult *hooks;
+	int n = 0, rc;
+
+	if (ev->idem_key) {
+		rc = idem_take(c, ev, j->out);
+		if (rc)
+			return rc == 1 ? 0 : rc;
+	}
+	/* the event, and the enabled webhooks subscribed to it */
+	pg_p_text(&p, ev->id);
+	pg_p_text(&p, ev->account_id);
+	pg_p_text(&p, ev->event);
+	pg_p_bytea(&p, ev->body, ev->body_len);
+	pg_p_int(&p, ev->now);
+	rc = pg_exec(c,
+		     "WITH e AS (INSERT INTO events (id, account_id, event, body, created_at)"
+		     " VALUES ($1, $2, $3, $4, $5))"
+		     " SELECT id FROM webhooks WHERE account_id = $2 AND enabled"
+		     " AND strpos(',' || events || ',', ',' || $3 || ',') > 0",
+		     &p, &hooks);
+	if (rc)
+		return rc;
+	if (PQntuples(hooks))
+		rc = fan_out(c, ev, hooks, &n);
+	PQclear(hooks);
+	if (rc)
+		return rc;
+	j->out->n_deliveries = n;
+	skw_strlcpy(j->out->id, ev->id, sizeof(j->out->id));
+	j->out->is_replay = false;
+	if (!ev->idem_key)
+		return 0;
+	p = (struct pg_params){0};
+	pg_p_text(&p, ev->account_id);
+	pg_p_text(&p, ev->idem_key);
+	pg_p_int(&p, n);
+	return pg_exec(
+	    c, "UPDATE idempotency SET n_deliveries = $3 WHERE account_id = $1 AND key = $2", &p,
+	    NULL);
+}
+
+int pg_event_ingest(struct skw_store *s, const struct skw_event_in *ev, struct skw_event_out *out)
+{
+	struct ingest_job j = {.ev = ev, .out = out};
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	/* a comma would match across two names of the subscription list */
+	if (!ev->account_id || !ev->event || !*ev->event || strchr(ev->event, ',') ||
+	    (!ev->body && ev->body_len))
+		return SKW_EINVAL;
+	rc = pg_run(s, do_ingest, &j, true);
+	if (rc)
+		memset(out, 0, sizeof(*out));
+	return rc;
+}
+
+/* ---- claim ---------------------------------------------------------- */
+
+struct claim_job {
+	const struct skw_claim_opts *o;
+	size_t per;
+	struct skw_work *works;
+	size_t n_works;
+	int64_t *due; /* next_attempt_at of each work, for the ordering */
+};
+
+static int fill_work(PGresult *r, int row, struct skw_work *w)
+{
+	unsigned char *body;
+	int rc;
+
+	memset(w, 0, sizeof(*w));
+	pg_copy(r, row, 0, w->delivery_id, sizeof(w->delivery_id));
+	pg_copy(r, row, 1, w->event_id, sizeof(w->event_id));
+	pg_copy(r, row, 2, w->webhook_id, sizeof(w->webhook_id));
+	pg_copy(r, row, 3, w->account_id, sizeof(w->account_id));
+	w->attempt = (int)pg_i64(r, row, 4) + 1;
+	pg_copy(r, row, 5, w->event, sizeof(w->event));
+	w->timeout_s = (int)pg_i64(r, row, 9);
+	w->max_attempts = 1 + (int)pg_i64(r, row, 10);
+	w->lease_until = pg_i64(r, row, 11);
+	rc = pg_bytea(r, row, 6, &body, &w->body_len);
+	w->body = (char *)body;
+	if (!rc)
+		rc = pg_strdup(r, row, 7, &w->url);
+	if (!rc)
+		rc = pg_bytea(r, row, 8, &w->secret_enc, &w->secret_enc_len);
+	if (rc)
+		skw_work_cleanup(w);
+	return rc;
+}
+
+static int do_claim(struct pg_conn *c, void *arg)
+{
+	struct claim_job *j = arg;
+	const struct skw_claim_opts *o = j->o;
+	struct pg_params p = {0};
+	PGresult *r;
+	int rc, n;
+
+	pg_p_int(&p, o->now);
+	pg_p_int(&p, (int64_t)j->per);
+	pg_p_int(&p, (int64_t)o->limit);
+	pg_p_own(&p, pg_array_text(o->exclude, o->n_exclude));
+	pg_p_int(&p, o->lease_margin_ms);
+	pg_p_text(&p, o->node_id);
+	rc = pg_exec(c,
+		     "WITH cand AS (SELECT c.delivery_id FROM webhooks w CROSS JOIN LATERAL"
+		     " (SELECT q.delivery_id, q.next_attempt_at FROM queue q"
+		     "  WHERE q.webhook_id = w.id AND q.next_attempt_at <= $1"
+		     "  AND (q.lease_until IS NULL OR q.lease_until <= $1)"
+		     "  ORDER BY q.next_attempt_at, q.delivery_id LIMIT $2"
+		     "  FOR UPDATE OF q SKIP LOCKED) c"
+		     " WHERE w.enabled AND NOT (w.id = ANY ($4::text[]))"
+		     " ORDER BY c.next_attempt_at, c.delivery_id LIMIT $3)"
+		     " UPDATE queue q SET lease_until = $1 + w.timeout_s * 1000::bigint + $5,"
+		     " lease_owner = $6 FROM cand, webhooks w, events e"
+		     " WHERE q.delivery_id = cand.delivery_id AND w.id = q.webhook_id"
+		     " AND e.id = q.event_id"
+		     " RETURNING q.delivery_id, q.event_id, q.webhook_id, q.account_id,"
+		     " q.attempts_made, e.event, e.body, w.url, w.secret_enc, w.timeout_s,"
+		     " w.retry_attempts, q.lease_until, q.next_attempt_at",
+		     &p, &r);
+	pg_params_free(&p);
+	if (rc)
+		return rc;
+	n = PQntuples(r);
+	if (n) {
+		j->works = calloc((size_t)n, sizeof(*j->works));
+		j->due = calloc((size_t)n, sizeof(*j->due));
+		if (!j->works || !j->due) {
+			PQclear(r);
+			return SKW_ENOMEM;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		rc = fill_work(r, i, &j->works[j->n_works]);
+		if (rc)
+			break; /* the leases of the rest run out */
+		j->due[j->n_works++] = pg_i64(r, i, 12);
+	}
+	PQclear(r);
+	return rc;
+}
+
+/* Oldest due first, as SQLite hands them out (insertion sort: batches are
+ * a few hundred at most, and mostly in order already). */
+static void sort_works(struct skw_work *w, int64_t *due, size_t n)
+{
+	for (size_t i = 1; i < n; i++) {
+		struct skw_work tw = w[i];
+		int64_t td = due[i];
+		size_t k = i;
+
+		while (k > 0 &&
+		       (due[k - 1] > td ||
+			(due[k - 1] == td && strcmp(w[k - 1].delivery_id, tw.delivery_id) > 0))) {
+			w[k] = w[k - 1];
+			due[k] = due[k - 1];
+			k--;
+		}
+		w[k] = tw;
+		due[k] = td;
+	}
+}
+
+int pg_claim(struct skw_store *s, const struct skw_claim_opts *o, struct skw_work **out,
+	     size_t *n_out)
+{
+	struct claim_job j = {.o = o};
+	int rc;
+
+	*out = NULL;
+	*n_out = 0;
+	if (!o->limit)
+		return 0;
+	j.per = o->per_webhook_limit && o->per_webhook_limit < o->limit ? o->per_webhook_limit
+									: o->limit;
+	rc = pg_run(s, do_claim, &j, false);
+	if (rc) {
+		skw_works_free(j.works, j.n_works);
+		j.works = NULL;
+		j.n_works = 0;
+	} else if (!j.n_works) {
+		free(j.works);
+		j.works = NULL;
+	} else {
+		sort_works(j.works, j.due, j.n_works);
+	}
+	free(j.due);
+	*out = j.works;
+	*n_out = j.n_works;
+	return rc;
+}
+
+/* ---- complete, release ---------------------------------------------- */
+
+struct complete_job {
+	const struct skw_attempt_result *r;
+	size_t n;
+	const char *const *ids;
+	const char *node_id;
+	bool *is_live; /* per result: apply it (not stale, not a duplicate) */
+};
+
+/* Locks the batch's queue rows and marks the results that still apply. */
+static int complete_check(struct pg_conn *c, struct complete_job *j)
+{
+	const char **ids = calloc(j->n, sizeof(*ids));
+	struct pg_params p = {0};
+	PGresult *r = NULL;
+	size_t n_ids = 0;
+	int rc;
+
+	if (!ids)
+		return SKW_ENOMEM;
+	for (size_t i = 0; i < j->n; i++) {
+		if (!j->r[i].work->is_test)
+			ids[n_ids++] = j->r[i].work->delivery_id;
+	}
+	if (!n_ids) {
+		free(ids);
+		return 0;
+	}
+	pg_p_own(&p, pg_array_text(ids, n_ids));
+	free(ids);
+	rc = pg_exec(
+	    c,
+	    "SELECT delivery_id, attempts_made FROM queue WHERE delivery_id = ANY ($1::text[])"
+	    " ORDER BY delivery_id FOR UPDATE",
+	    &p, &r);
+	pg_params_free(&p);
+	if (rc)
+		return rc;
+	for (int row = 0; row < PQntuples(r); row++) {
+		const char *id = PQgetvalue(r, row, 0);
+		int64_t made = pg_i64(r, row, 1);
+
+		/* the first result of a delivery that fits; a duplicate is stale */
+		for (size_t i = 0; i < j->n; i++) {
+			const struct skw_work *w = j->r[i].work;
+
+			if (!w->is_test && !strcmp(w->delivery_id, id) && made + 1 == w->attempt) {
+				j->is_live[i] = true;
+				break;
+			}
+		}
+	}
+	PQclear(r);
+	return 0;
+}
+
+static int complete_apply(struct pg_conn *c, struct complete_job *j)
+{
+	size_t n = 0;
+	const char **dlv = calloc(j->n, sizeof(*dlv)), **evt = calloc(j->n, sizeof(*evt));
+	const char **wh = calloc(j->n, sizeof(*wh)), **acct = calloc(j->n, sizeof(*acct));
+	const char **name = calloc(j->n, sizeof(*name)), **err = calloc(j->n, sizeof(*err));
+	const unsigned char **resp = calloc(j->n, sizeof(*resp));
+	size_t *resp_len = calloc(j->n, sizeof(*resp_len));
+	int64_t *nums = calloc(8 * j->n, sizeof(*nums));
+	struct pg_params p = {0};
+	int rc = SKW_ENOMEM;
+
+	if (!dlv || !evt || !wh || !acct || !name || !err || !resp || !resp_len || !nums)
+		goto out;
+	for (size_t i = 0; i < j->n; i++) {
+		const struct skw_attempt_result *r = &j->r[i];
+		const struct skw_work *w = r->work;
+
+		if (!j->is_live[i])
+			continue;
+		dlv[n] = w->delivery_id;
+		evt[n] = w->event_id;
+		wh[n] = w->webhook_id;
+		acct[n] = w->account_id;
+		name[n] = w->event;
+		err[n] = r->error;
+		resp[n] = (const unsigned char *)r->response;
+		resp_len[n] =
+		    r->response ? (r->response_len > RESPONSE_MAX ? RESPONSE_MAX : r->response_len)
+				: 0;
+		nums[0 * j->n + n] = w->attempt;
+		nums[1 * j->n + n] = w->max_attempts;
+		nums[2 * j->n + n] = r->status_code;
+		nums[3 * j->n + n] = r->started_at;
+		nums[4 * j->n + n] = r->duration_ms;
+		nums[5 * j->n + n] = r->is_success;
+		nums[6 * j->n + n] = w->is_test ? 0 : r->next_attempt_at;
+		nums[7 * j->n + n] = w->is_test;
+		n++;
+	}
+	rc = 0;
+	if (!n)
+		goto out;
+	pg_p_own(&p, pg_array_text(dlv, n));
+	pg_p_own(&p, pg_array_text(evt, n));
+	pg_p_own(&p, pg_array_text(wh, n));
+	pg_p_own(&p, pg_array_text(acct, n));
+	pg_p_own(&p, pg_array_text(name, n));
+	pg_p_own(&p, pg_array_text(err, n));
+	pg_p_own(&p, pg_array_hex(resp, resp_len, n));
+	for (size_t k = 0; k < 8; k++)
+		pg_p_own(&p, pg_array_int(nums + k * j->n, n));
+	/*
+	 * One statement: the attempts go to the log (a test send's only when
+	 * its webhook still exists), final deliveries leave the queue, the
+	 * others are rescheduled with their lease cleared.
+	 */
+	rc = pg_exec(c,
+		     "WITH r AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[],"
+		     "  $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::int[],"
+		     "  $10::int[], $11::bigint[], $12::bigint[], $13::int[], $14::bigint[],"
+		     "  $15::int[]) AS r(dlv, evt, wh, acct, name, err, resp, attempt, max_att,"
+		     "  code, started, dur, ok, next_at, is_test)),"
+		     " gone AS (DELETE FROM queue q USING r WHERE q.delivery_id = r.dlv"
+		     "  AND r.is_test = 0 AND r.next_at = 0),"
+		     " moved AS (UPDATE queue q SET attempts_made = r.attempt,"
+		     "  next_attempt_at = r.next_at, lease_until = NULL, lease_owner = NULL"
+		     "  FROM r WHERE q.delivery_id = r.dlv AND r.is_test = 0 AND r.next_at <> 0)"
+		     " INSERT INTO attempts (delivery_id, event_id, webhook_id, account_id, event,"
+		     "  attempt_no, max_attempts, status_code, response, error, started_at,"
+		     "  duration_ms, delivered_at, success)"
+		     " SELECT dlv, evt, wh, acct, name, attempt, max_att, nullif(code, 0),"
+		     "  decode(resp, 'hex'), err, started, dur,"
+		     "  CASE WHEN ok <> 0 THEN started + dur END, ok <> 0 FROM r"
+		     " WHERE r.is_test = 0 OR EXISTS (SELECT 1 FROM webhooks w WHERE w.id = r.wh)",
+		     &p, NULL);
+	pg_params_free(&p);
+out:
+	free(dlv);
+	free(evt);
+	free(wh);
+	free(acct);
+	free(name);
+	free(err);
+	free(resp);
+	free(resp_len);
+	free(nums);
+	return rc;
+}
+
+static int do_complete(struct pg_conn *c, void *arg)
+{
+	struct complete_job *j = arg;
+	int rc;
+
+	memset(j->is_live, 0, j->n * sizeof(*j->is_live));
+	rc = complete_check(c, j);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < j->n; i++) {
+		if (j->r[i].work->is_test)
+			j->is_live[i] = true;
+	}
+	return complete_apply(c, j);
+}
+
+int pg_complete(struct skw_store *s, const struct skw_attempt_result *r, size_t n)
+{
+	struct complete_job j = {.r = r, .n = n};
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!r[i].work)
+			return SKW_EINVAL;
+	}
+	if (!n)
+		return 0;
+	j.is_live = calloc(n, sizeof(*j.is_live));
+	if (!j.is_live)
+		return SKW_ENOMEM;
+	rc = pg_run(s, do_complete, &j, true);
+	free(j.is_live);
+	return rc;
+}
+
+static int do_release(struct pg_conn *c, void *arg)
+{
+	struct complete_job *j = arg;
+	struct pg_params p = {0};
+	int rc;
+
+	pg_p_own(&p, pg_array_text(j->ids, j->n));
+	rc = pg_exec(c,
+		     "UPDATE queue SET lease_until = NULL, lease_owner = NULL"
+		     " WHERE delivery_id = ANY ($1::text[])",
+		     &p, NULL);
+	pg_params_free(&p);
+	if (!rc)
+		pg_notify(c); /* another node may take them at once */
+	return rc;
+}
+
+int pg_release(struct skw_store *s, const char *const *ids, size_t n)
+{
+	struct complete_job j = {.ids = ids, .n = n};
+
+	if (!n)
+		return 0;
+	return pg_run(s, do_release, &j, false);
+}
+
+static int do_release_node(struct pg_conn *c, void *arg)
+{
+	struct complete_job *j = arg;
+	struct pg_params p = {0};
+
+	if (!j->node_id)
+		return pg_exec(c,
+			       "UPDATE queue SET lease_until = NULL, lease_owner = NULL"
+			       " WHERE lease_until IS NOT NULL",
+			       NULL, NULL);
+	pg_p_text(&p, j->node_id);
+	return pg_exec(c,
+		       "UPDATE queue SET lease_until = NULL, lease_owner = NULL"
+		       " WHERE lease_until IS NOT NULL AND lease_owner = $1",
+		       &p, NULL);
+}
+
+int pg_release_node(struct skw_store *s, const char *node_id)
+{
+	struct complete_job j = {.node_id = node_id};
+
+	return pg_run(s, do_release_node, &j, false);
+}
+
+/* ---- next_due ------------------------------------------------------- */
+
+static int do_next_due(struct pg_conn *c, void *arg)
+{
+	int64_t *out = arg;
+	PGresult *r;
+	int rc;
+
+	*out = INT64_MAX;
+	/* the oldest unleased delivery of each enabled webhook, and leased
+	 * ones, which are claimable again when their lease runs out */
+	rc = pg_exec(c,
+		     "SELECT least((SELECT min((SELECT q.next_attempt_at FROM queue q"
+		     "  WHERE q.webhook_id = w.id AND q.lease_until IS NULL"
+		     "  ORDER BY q.next_attempt_at LIMIT 1)) FROM webhooks w WHERE w.enabled),"
+		     " (SELECT min(greatest(q.next_attempt_at, q.lease_until)) FROM queue q"
+		     "  JOIN webhooks w ON w.id = q.webhook_id"
+		     "  WHERE q.lease_until IS NOT NULL AND w.enabled))",
+		     NULL, &r);
+	if (rc)
+		return rc;
+	if (PQntuples(r) && !pg_is_null(r, 0, 0))
+		*out = pg_i64(r, 0, 0);
+	PQclear(r);
+	return 0;
+}
+
+int pg_next_due(struct skw_store *s, int64_t *out)
+{
+	return pg_run(s, do_next_due, out, false);
+}
+
+/* ---- test sends ----------------------------------------------------- */
+
+struct test_job {
+	const struct skw_webhook *w;
+	const char *event_id;
+	const char *body;
+	size_t body_len;
+	int64_t now;
+};
+
+static int do_test_prepare(struct pg_conn *c, void *arg)
+{
+	struct test_job *j = arg;
+	struct pg_params p = {0};
+
+	pg_p_text(&p, j->event_id);
+	pg_p_text(&p, j->w->account_id);
+	pg_p_text(&p, SKW_EVENT_TEST);
+	pg_p_bytea(&p, j->body, j->body_len);
+	pg_p_int(&p, j->now);
+	return pg_exec(c,
+		       "INSERT INTO events (id, account_id, event, body, created_at)"
+		       " VALUES ($1, $2, $3, $4, $5)",
+		       &p, NULL);
+}
+
+int pg_test_prepare(struct skw_store *s, const struct skw_webhook *w, const char *event_id,
+		    const char *body, size_t body_len, int64_t now, struct skw_work *out)
+{
+	struct test_job j = {
+	    .w = w, .event_id = event_id, .body = body, .body_len = body_len, .now = now};
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!event_id || !w->url || (!body && body_len))
+		return SKW_EINVAL;
+	skw_random_id("dlv_", out->delivery_id, sizeof(out->delivery_id));
+	skw_strlcpy(out->event_id, event_id, sizeof(out->event_id));
+	skw_strlcpy(out->webhook_id, w->id, sizeof(out->webhook_id));
+	skw_strlcpy(out->account_id, w->account_id, sizeof(out->account_id));
+	skw_strlcpy(out->event, SKW_EVENT_TEST, sizeof(out->event));
+	out->url = skw_strdup(w->url);
+	out->body = malloc(body_len + 1);
+	if (w->secret_enc_len)
+		out->secret_enc = malloc(w->secret_enc_len);
+	if (!out->url || !out->body || (w->secret_enc_len && !out->secret_enc)) {
+		rc = SKW_ENOMEM;
+		goto out;
+	}
+	if (body_len)
+		memcpy(out->body, body, body_len);
+	out->body[body_len] = '\0';
+	out->body_len = body_len;
+	if (w->secret_enc_len)
+		memcpy(out->secret_enc, w->secret_enc, w->secret_enc_len);
+	out->secret_enc_len = w->secret_enc_len;
+	out->timeout_s = w->timeout_s;
+	out->attempt = 1;
+	out->max_attempts = 1;
+	out->is_test = true;
+	out->lease_until = now + (int64_t)w->timeout_s * 1000;
+	rc = pg_run(s, do_test_prepare, &j, false);
+out:
+	if (rc)
+		skw_work_cleanup(out);
+	return rc;
+}
