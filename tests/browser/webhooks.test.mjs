@@ -198,7 +198,9 @@ test('toggle: the switch disables and enables the webhook, with the keyboard too
 	assert.equal(await esw.getAttribute('aria-checked'), 'true');
 	await esw.click();
 	await waitFor(async () => (await server.api(acct.api_key, 'GET', `webhooks/${w.id}`)).body.enabled === false, 5000, 'disabled from the edit page');
-	assert.equal(await esw.getAttribute('aria-checked'), 'false');
+	// the page flips the switch when its own PATCH answers, which may be a moment
+	// after the API already shows the change
+	await waitFor(async () => (await esw.getAttribute('aria-checked')) === 'false', 5000, 'edit switch off');
 	assert.deepEqual(page.problems, []);
 	await context.close();
 });
