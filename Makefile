@@ -113,8 +113,10 @@ BENCH_CFLAGS = -std=gnu11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes \
 
 .PHONY: bench bench-smoke bench-build bench-deps
 
+# PostgreSQL too: row 6 runs on a durable server of the suite's own
+# (tests/pg/start-pg.sh) unless SKW_BENCH_PG_URL names one.
 bench-deps: deps
-	$(call apt_install,$(BENCH_PKGS))
+	$(call apt_install,$(BENCH_PKGS) $(PG_PKGS))
 
 $(BENCH_BUILD)/build.ninja:
 	meson setup $(BENCH_BUILD) -Dbuildtype=release -Ddebug=true

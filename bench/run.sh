@@ -13,7 +13,12 @@
 # Environment:
 #   SKW_BENCH_BIN       the binary (default build-bench/skwebhooks)
 #   SKW_BENCH_TOOLS     where receiver and loadgen are (default build-bench/bench)
-#   SKW_BENCH_PG_URL    postgres://... : also run the throughput row on PostgreSQL
+#   SKW_BENCH_PG_URL    postgres://... : the PostgreSQL server of row 6. Unset: the
+#                       suite starts a durable one of its own with tests/pg/start-pg.sh
+#                       (data in $TMPDIR/skw-pg-bench, port 55433, fsync on) and stops
+#                       it at exit. Every service run gets a fresh database on it
+#                       (CREATE DATABASE; with a role that may not, the URL's own).
+#   SKW_BENCH_NO_PG=1   skip row 6
 #   SKW_BENCH_DURATION  measured seconds of the throughput rows (default 30; smoke 3)
 #   SKW_BENCH_KEEP=1    keep the work directory (databases, logs)
 #   SKW_BENCH_OUT       also write the table to this file
@@ -39,9 +44,19 @@ FANOUT=10
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/skw-bench.XXXXXX")
 PIDS=()
+PG_BASE=""       # the PostgreSQL URL of row 6 ("" : none)
+PG_STARTED=0     # 1: this run started the server (and stops it)
+PG_DBS=()        # databases this run created
+PG_ENV=(SKW_PG_DATA="${TMPDIR:-/tmp}/skw-pg-bench" SKW_PG_PORT=55433 SKW_PG_FSYNC=on)
 cleanup() {
 	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
+	if [ "${SKW_BENCH_KEEP:-0}" != 1 ]; then
+		for d in "${PG_DBS[@]}"; do
+			psql "$PG_BASE" -Xqc "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1 || true
+		done
+	fi
+	[ $PG_STARTED = 1 ] && env "${PG_ENV[@]}" "$ROOT/tests/pg/start-pg.sh" stop >/dev/null 2>&1 || true
 	if [ "${SKW_BENCH_KEEP:-0}" = 1 ]; then echo "work directory kept: $WORK" >&2
 	else rm -rf "$WORK"; fi
 }
@@ -70,12 +85,29 @@ rcv_stats() { curl -sf "$RURL/__stats"; }
 
 # ---- the service ----------------------------------------------------------
 
+# pg_fresh_db NAME: prints the URL of a new, empty database on PG_BASE (the
+# base URL itself when its role may not create databases), so that no run
+# inherits another's backlog.
+pg_fresh_db() {
+	local db="skw_bench_${1//[^a-z0-9]/_}_$$"
+	if psql "$PG_BASE" -Xqc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" \
+		>/dev/null 2>>"$WORK/pg.err"; then
+		PG_DBS+=("$db")
+		echo "${PG_BASE%/*}/$db"
+	else
+		echo "$PG_BASE"
+	fi
+}
+
 # start_serve NAME DB [serve options...]: DB is "sqlite" (a fresh database in
-# the run's own directory) or a postgres:// URL. Sets SPID, SURL, KEY, ACCT, SDIR.
+# the run's own directory) or "pg" (a fresh database on PG_BASE). Sets SPID,
+# SURL, KEY, ACCT, SDIR, and DB_URL for db_count.
 start_serve() {
 	local name=$1 db=$2; shift 2
 	SDIR="$WORK/$name"; mkdir -p "$SDIR"
 	[ "$db" = sqlite ] && db="sqlite:$SDIR/db"
+	[ "$db" = pg ] && db=$(pg_fresh_db "$name")
+	DB_URL=$db
 	"$BIN" account create bench --db "$db" --key-file "$SDIR/key" --json >"$SDIR/account.json" \
 		2>"$SDIR/account.err" || return 1
 	KEY=$(jq -r .api_key "$SDIR/account.json")
@@ -113,7 +145,7 @@ peak_rss_kib() { awk '/^VmHWM/ {print $2}' "/proc/$SPID/status"; }
 # db_count SQL: one integer from the service's database (SQLite file or PG).
 DBKIND=sqlite
 db_count() {
-	if [ $DBKIND = pg ]; then psql "$SKW_BENCH_PG_URL" -Atqc "$1"
+	if [ $DBKIND = pg ]; then psql "$DB_URL" -XAtqc "$1"
 	else sqlite3 -cmd '.timeout 10000' "$SDIR/db" "$1"; fi
 }
 
@@ -149,7 +181,7 @@ measure_throughput() {
 	wait "$lpid" || true
 	sleep 2 # results of the window reach the log
 	local ok
-	ok=$(db_count "SELECT count(*) FROM attempts WHERE account_id = '$ACCT' AND success = 1
+	ok=$(db_count "SELECT count(*) FROM attempts WHERE account_id = '$ACCT' AND success
 		AND started_at >= $t0 AND started_at < $t1")
 	TP=$(calc "$ok * 1000 / ($t1 - $t0)")
 	TP_RCV=$(calc "($r1 - $r0) * 1000 / ($t1 - $t0)")
@@ -352,11 +384,26 @@ MEM_QB=$MEM_Q
 throughput_row nofsync sqlite --unsafe-no-fsync || die "throughput run failed"
 TP_N=$TP TP_N_FLAT=$TP_FLAT TP_N_MODE=$TP_MODE
 
+# Row 6: the given server, or a durable one of our own (tests/pg/start-pg.sh).
 PG="n/a (PostgreSQL not available)"
-if [ -n "${SKW_BENCH_PG_URL:-}" ]; then
-	if "$BIN" account create probe --db "$SKW_BENCH_PG_URL" --json >/dev/null 2>"$WORK/pg.err"; then
+if [ "${SKW_BENCH_NO_PG:-0}" = 1 ]; then
+	PG="n/a (skipped: SKW_BENCH_NO_PG=1)"
+elif [ -n "${SKW_BENCH_PG_URL:-}" ]; then
+	PG_BASE=$SKW_BENCH_PG_URL
+elif command -v psql >/dev/null; then
+	pg_ready() { pg_isready -q -h 127.0.0.1 -p 55433 2>/dev/null; }
+	pg_ready || PG_STARTED=1
+	if PG_BASE=$(env "${PG_ENV[@]}" "$ROOT/tests/pg/start-pg.sh" 2>"$WORK/pg.err"); then
+		log "PostgreSQL (durable, fsync on) on port 55433"
+	else
+		PG_BASE=""; PG_STARTED=0
+		PG="n/a (PostgreSQL did not start: $(tail -n 1 "$WORK/pg.err" | head -c 120))"
+	fi
+fi
+if [ -n "$PG_BASE" ]; then
+	if "$BIN" account create probe --db "$PG_BASE" --json >/dev/null 2>"$WORK/pg.err"; then
 		DBKIND=pg
-		if throughput_row pg "$SKW_BENCH_PG_URL"; then
+		if throughput_row pg pg; then
 			PG="$(fmt_int "$TP")/s vs SQLite $(fmt_int "$TP_D")/s"
 			PG_RATIO=$(calc "$TP / $TP_D")
 		fi

@@ -5,6 +5,11 @@
  * {"event":...,"timestamp":...,"data":<data exactly as given>}. The answer
  * (202) is sent only after the store has durably committed the event and
  * its deliveries.
+ *
+ * On a node whose engine sends, the deliveries are handed to it directly
+ * (skw_engine_handoff_begin): the store inserts them already leased to this
+ * node and the engine starts them as soon as the ingest commits. Those that
+ * do not fit (limits) stay queued and are claimed as before.
  */
 #include "internal.h"
 
@@ -17,6 +22,7 @@
 #include "../core/events.h"
 #include "../core/json.h"
 #include "../core/log.h"
+#include "../core/metrics.h"
 #include "payload.h"
 
 #define IDEM_KEY_MAX 255
@@ -37,6 +43,7 @@ enum MHD_Result skw_h_events(struct skw_req *r, char **seg, size_t n_seg)
 {
 	struct skw_event_in ev = {0};
 	struct skw_event_out out = {0};
+	struct skw_engine_handoff ho;
 	struct skw_payload_error pe;
 	struct skw_payload p = {0};
 	enum MHD_Result res;
@@ -76,15 +83,24 @@ enum MHD_Result skw_h_events(struct skw_req *r, char **seg, size_t n_seg)
 	ev.idem_key = idem;
 	crypto_generichash(ev.req_hash, sizeof(ev.req_hash), (const unsigned char *)r->body,
 			   r->body_len, NULL, 0);
+	if (skw_engine_handoff_begin(r->api->cfg.engine, &ho))
+		ev.handoff = &ho.in;
 	rc = skw_store_event_ingest(r->api->cfg.store, &ev, &out);
 	skw_payload_cleanup(&p);
+	if (!rc && out.n_works)
+		skw_engine_handoff_end(&ho, out.works, out.n_works); /* takes them */
 	if (rc == SKW_ECONFLICT)
 		return skw_reply_error(r, 409, "idempotency_conflict", "Idempotency-Key",
 				       "this Idempotency-Key was used with a different request in "
 				       "the last 24 hours");
 	if (rc)
 		return skw_reply_store_error(r, rc);
-	if (out.n_deliveries && !out.is_replay && r->api->cfg.engine)
+	if (!out.is_replay) {
+		skw_metric_add(SKW_M_EVENTS_ACCEPTED, 1);
+		skw_metric_add(SKW_M_DELIVERIES_QUEUED, out.n_deliveries);
+	}
+	/* what was not handed off waits in the queue: claim it now */
+	if ((size_t)out.n_deliveries > out.n_works && !out.is_replay && r->api->cfg.engine)
 		skw_engine_notify(r->api->cfg.engine);
 	return skw_reply_json(r, 202, json_pack("{s:s, s:i}", "id", out.id, "deliveries",
 						out.n_deliveries));

@@ -22,6 +22,7 @@
 
 #include "../core/err.h"
 #include "../core/log.h"
+#include "../core/metrics.h"
 
 static enum MHD_Result queue(struct skw_req *r, unsigned status, struct MHD_Response *resp,
 			     const char *content_type)
@@ -154,6 +155,7 @@ enum MHD_Result skw_reply_store_error(struct skw_req *r, int rc)
 		return skw_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", NULL,
 				       "the database is unavailable; try again");
 	default:
+		skw_metric_add(SKW_M_STORE_ERRORS, 1);
 		skw_error("http store error path=%s rc=%d (%s)", r->path, rc, skw_strerror(rc));
 		return skw_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", NULL,
 				       "internal error");
@@ -232,6 +234,32 @@ static enum MHD_Result route_healthz(struct skw_req *r)
 	return skw_reply_json(r, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
 }
 
+/* Prometheus text; the platform key only (the numbers span all accounts). */
+static enum MHD_Result route_metrics(struct skw_req *r)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result res;
+	size_t len;
+	char *text;
+
+	if (strcmp(r->method, "GET"))
+		return skw_reply_method(r, "GET");
+	if (!skw_auth(r, false, &res))
+		return res;
+	if (!r->who.is_platform)
+		return skw_reply_error(r, MHD_HTTP_FORBIDDEN, "forbidden", NULL,
+				       "metrics are for the platform key");
+	text = skw_metrics_render(&len);
+	if (!text)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer_with_free_callback(len, text, free);
+	if (!resp) {
+		free(text);
+		return MHD_NO;
+	}
+	return queue(r, MHD_HTTP_OK, resp, "text/plain; version=0.0.4; charset=utf-8");
+}
+
 /* Splits path (modified in place) at '/' into seg; returns the count or -1. */
 static int split_path(char *path, char **seg, size_t max)
 {
@@ -266,6 +294,8 @@ static enum MHD_Result dispatch(struct skw_req *r)
 
 	if (!strcmp(r->path, "/healthz"))
 		return route_healthz(r);
+	if (!strcmp(r->path, "/metrics"))
+		return route_metrics(r);
 	if (skw_pages_route(r, &res))
 		return res;
 	memcpy(path, r->path, sizeof(path));
@@ -361,9 +391,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (--api->n_in_flight == 0)
 		pthread_cond_broadcast(&api->idle);
 	pthread_mutex_unlock(&api->mu);
-	skw_info("http method=%s path=%s status=%u duration_ms=%lld%s", r->method, r->path,
-		 r->status, (long long)(skw_mono_ms() - r->started_mono),
-		 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
+	{
+		int64_t ms = skw_mono_ms() - r->started_mono;
+
+		skw_info("http method=%s path=%s status=%u duration_ms=%lld%s", r->method,
+			 r->path, r->status, (long long)ms,
+			 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
+		skw_metric_http(r->status, ms);
+	}
 	free(r->body);
 	free(r);
 	*con_cls = NULL;

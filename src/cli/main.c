@@ -7,6 +7,7 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
+#include "../core/metrics.h"
 #include "cli.h"
 
 static const char usage[] =
@@ -26,6 +27,7 @@ int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : NULL;
 
+	skw_metrics_init();
 	if (sodium_init() < 0) {
 		fputs("skwebhooks: libsodium failed to initialise\n", stderr);
 		return 1;

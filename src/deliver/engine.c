@@ -1,6 +1,7 @@
 /*
  * engine.c - the delivery engine's lifecycle, its public calls, and the
- * store thread (see engine.h, engine_impl.h; the curl thread is transfer.c).
+ * store thread (see engine.h, engine_impl.h; the curl thread is transfer.c,
+ * the accounting of slots and jobs and the hand-off calls are slots.c).
  *
  * The store thread is the only one that calls the store on behalf of the
  * engine: it claims due work in batches, hands it to the curl thread, and
@@ -9,11 +10,23 @@
  * whichever comes first; the 1 s poll catches work added by other processes
  * (a store that can tell, PostgreSQL with LISTEN, wakes it at once).
  *
+ * Direct hand-off (skw_engine_handoff_begin/_end, on API threads): an event
+ * ingested on this node has its deliveries inserted already leased to this
+ * node, and they go straight into the inbox when the ingest commits: no
+ * claim, no second transaction, no wait for the store thread. The slots are
+ * reserved during the ingest (take), so the limits below hold for both
+ * paths; what does not fit is queued unleased and claimed as before.
+ *
  * Invariants:
- *   - n_outstanding counts jobs from claim until their result is stored (or
- *     their lease released); it never exceeds cfg.max_in_flight.
- *   - The per-webhook table counts the same jobs per webhook; a claim never
- *     lets a webhook pass cfg.per_webhook_in_flight.
+ *   - n_outstanding counts jobs from claim (or hand-off reservation) until
+ *     their result is stored (or their lease released); it never exceeds
+ *     cfg.max_in_flight.
+ *   - The per-webhook table counts the same jobs per webhook; neither a
+ *     claim nor a hand-off lets a webhook pass cfg.per_webhook_in_flight (a
+ *     claimed delivery that no longer fits because hand-offs took the room
+ *     meanwhile is released at once).
+ *   - n_outstanding, the per-webhook table and the free job list are under
+ *     mu: hand-offs reserve from API threads.
  *   - Once is_stopping is set, no job enters the inbox.
  *   - After skw_engine_forget_webhook() returns, no job of that webhook
  *     is in flight, and for SKW_FORGET_WINDOW_MS none enters the inbox:
@@ -35,122 +48,9 @@
 #define POLL_MS 1000
 #define MAX_COMPLETE_TRIES 30 /* one a second: ride out a short database outage */
 
-/* ---- the per-webhook in-flight table (store thread) ------------------ */
-
-static size_t wt_hash(const char *s)
-{
-	size_t h = 14695981039346656037ULL & SIZE_MAX;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * (size_t)1099511628211ULL;
-	return h;
-}
-
-static int wt_grow(struct skw_engine *e)
-{
-	size_t cap = e->wt_cap ? e->wt_cap * 2 : 256;
-	struct wslot *slots = calloc(cap, sizeof(*slots));
-
-	if (!slots)
-		return SKW_ENOMEM;
-	for (size_t i = 0; i < e->wt_cap; i++) {
-		size_t k;
-
-		if (!e->wt[i].n)
-			continue;
-		k = wt_hash(e->wt[i].id) & (cap - 1);
-		while (slots[k].n)
-			k = (k + 1) & (cap - 1);
-		slots[k] = e->wt[i];
-	}
-	free(e->wt);
-	e->wt = slots;
-	e->wt_cap = cap;
-	return 0;
-}
-
-/* The slot of id, or the empty slot where it would go. */
-static size_t wt_find(const struct skw_engine *e, const char *id)
-{
-	size_t k = wt_hash(id) & (e->wt_cap - 1);
-
-	while (e->wt[k].n && strcmp(e->wt[k].id, id))
-		k = (k + 1) & (e->wt_cap - 1);
-	return k;
-}
-
-static int wt_inc(struct skw_engine *e, const char *id)
-{
-	size_t k;
-	int rc;
-
-	if ((e->wt_used + 1) * 2 > e->wt_cap) {
-		rc = wt_grow(e);
-		if (rc)
-			return rc;
-	}
-	k = wt_find(e, id);
-	if (!e->wt[k].n) {
-		skw_strlcpy(e->wt[k].id, id, sizeof(e->wt[k].id));
-		e->wt_used++;
-	}
-	e->wt[k].n++;
-	return 0;
-}
-
-/* Decrements id's count; an emptied slot is removed by shifting later
- * members of its probe run back (linear probing, no tombstones). */
-static void wt_dec(struct skw_engine *e, const char *id)
-{
-	size_t mask = e->wt_cap - 1;
-	size_t i, j;
-
-	if (!e->wt_cap)
-		return;
-	i = wt_find(e, id);
-	if (!e->wt[i].n || --e->wt[i].n)
-		return;
-	e->wt_used--;
-	for (j = i;;) {
-		size_t k;
-
-		j = (j + 1) & mask;
-		if (!e->wt[j].n)
-			break;
-		k = wt_hash(e->wt[j].id) & mask;
-		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
-			continue;
-		e->wt[i] = e->wt[j];
-		i = j;
-	}
-	e->wt[i].n = 0;
-	e->wt[i].id[0] = '\0';
-}
-
-/* ---- jobs (store thread) --------------------------------------------- */
-
-static struct job *job_get(struct skw_engine *e)
-{
-	struct job *j = e->free_jobs;
-
-	if (j) {
-		e->free_jobs = j->next;
-		j->next = NULL;
-		return j;
-	}
-	return calloc(1, sizeof(*j));
-}
-
-/* A job's story is over: forget its work and keep the memory for reuse. */
 static void job_recycle(struct skw_engine *e, struct job *j)
 {
-	wt_dec(e, j->work.webhook_id);
-	skw_work_cleanup(&j->work);
-	memset(&j->work, 0, sizeof(j->work));
-	j->test = NULL;
-	j->next = e->free_jobs;
-	e->free_jobs = j;
-	e->n_outstanding--;
+	skw_engine_jobs_recycle(e, &j, 1);
 }
 
 /* Logs a store failure, at most every 10 s unless the error changes. */
@@ -236,8 +136,7 @@ static void flush_results(struct skw_engine *e, bool is_final)
 		    "expire",
 		    e->n_pend);
 	}
-	for (size_t i = 0; i < e->n_pend; i++)
-		job_recycle(e, e->pend[i]);
+	skw_engine_jobs_recycle(e, e->pend, e->n_pend);
 	e->n_pend = 0;
 	e->pend_failures = 0;
 	e->pend_retry_at = 0;
@@ -267,40 +166,43 @@ static void take_back(struct skw_engine *e, struct job *list)
 		rel[n_rel++] = j;
 		if (n_rel == 64 || !list) {
 			release_ids(e, ids, n_rel);
-			for (size_t i = 0; i < n_rel; i++)
-				job_recycle(e, rel[i]);
+			skw_engine_jobs_recycle(e, rel, n_rel);
 			n_rel = 0;
 		}
 	}
 	if (n_rel) {
 		release_ids(e, ids, n_rel);
-		for (size_t i = 0; i < n_rel; i++)
-			job_recycle(e, rel[i]);
+		skw_engine_jobs_recycle(e, rel, n_rel);
 	}
 }
 
 /* ---- claiming (store thread) ----------------------------------------- */
 
-/* True when webhook_id was forgotten after generation gen (during the
- * claim) or within the last SKW_FORGET_WINDOW_MS. Under mu. */
-static bool was_forgotten(const struct skw_engine *e, const char *webhook_id, uint64_t gen,
-			  int64_t now_mono)
+/* Makes room for n excluded webhook ids. Under mu. */
+static int exclude_reserve(struct skw_engine *e, size_t n)
 {
-	for (size_t i = 0; i < SKW_FORGET_RING; i++) {
-		const int64_t at = e->forgotten[i].at_mono;
+	const char **x;
+	char(*ids)[SKW_ID_MAX];
 
-		if (!at || (e->forgotten[i].gen <= gen && now_mono - at > SKW_FORGET_WINDOW_MS))
-			continue;
-		if (!strcmp(e->forgotten[i].id, webhook_id))
-			return true;
-	}
-	return false;
+	if (e->exclude_cap >= n)
+		return 0;
+	x = realloc(e->exclude, n * sizeof(*x));
+	if (!x)
+		return SKW_ENOMEM;
+	e->exclude = x;
+	ids = realloc(e->exclude_ids, n * sizeof(*ids));
+	if (!ids)
+		return SKW_ENOMEM;
+	e->exclude_ids = ids;
+	e->exclude_cap = n;
+	return 0;
 }
 
 /*
  * Claims one batch and queues it for the curl thread. Webhooks at or above
  * half their in-flight limit are excluded; the others may take up to the
- * limit minus the busiest one's count, so none passes the limit.
+ * limit minus the busiest one's count. Hand-offs may take room while the
+ * claim runs: a claimed delivery that no longer fits is released at once.
  * Sets *n_got and *limit (0 when there was no room).
  */
 static int claim_batch(struct skw_engine *e, size_t *n_got, size_t *limit)
@@ -310,35 +212,34 @@ static int claim_batch(struct skw_engine *e, size_t *n_got, size_t *limit)
 	size_t max_active = 0, n_ex = 0;
 	struct skw_claim_opts o = {0};
 	struct skw_work *works = NULL;
-	struct job *head = NULL, *tail = NULL, *j;
 	const char *rel_ids[64];
 	size_t n_works = 0, n_rel = 0;
 	uint64_t gen;
 	int64_t now_mono;
-	bool is_stopping, is_recent;
+	bool is_stopping, is_recent, is_woken = false;
 	int rc = 0;
 
 	*n_got = 0;
+	pthread_mutex_lock(&e->mu);
 	*limit = e->cfg.max_in_flight - e->n_outstanding;
 	if (*limit > e->cfg.batch)
 		*limit = e->cfg.batch;
-	if (!*limit)
-		return 0;
-
-	if (e->exclude_cap < e->wt_used) {
-		const char **x = realloc(e->exclude, e->wt_cap * sizeof(*x));
-
-		if (!x)
-			return SKW_ENOMEM;
-		e->exclude = x;
-		e->exclude_cap = e->wt_cap;
-	}
-	for (size_t i = 0; i < e->wt_cap; i++) {
-		if (e->wt[i].n >= half)
-			e->exclude[n_ex++] = e->wt[i].id;
-		else if (e->wt[i].n > max_active)
+	/* the ids are copied: the table moves when it grows or shrinks */
+	if (*limit)
+		rc = exclude_reserve(e, e->wt_used);
+	for (size_t i = 0; *limit && !rc && i < e->wt_cap; i++) {
+		if (e->wt[i].n >= half) {
+			skw_strlcpy(e->exclude_ids[n_ex], e->wt[i].id, SKW_ID_MAX);
+			e->exclude[n_ex] = e->exclude_ids[n_ex];
+			n_ex++;
+		} else if (e->wt[i].n > max_active) {
 			max_active = e->wt[i].n;
+		}
 	}
+	gen = e->forget_gen;
+	pthread_mutex_unlock(&e->mu);
+	if (rc || !*limit)
+		return rc;
 
 	o.now = skw_now_ms();
 	o.limit = *limit;
@@ -348,61 +249,65 @@ static int claim_batch(struct skw_engine *e, size_t *n_got, size_t *limit)
 	o.node_id = e->cfg.node_id;
 	o.lease_margin_ms = e->cfg.lease_margin_ms;
 
-	pthread_mutex_lock(&e->mu);
-	gen = e->forget_gen;
-	pthread_mutex_unlock(&e->mu);
-
 	rc = skw_store_claim(e->cfg.store, &o, &works, &n_works);
 	if (rc)
 		goto out;
 	*n_got = n_works;
+
+	/* Count them and hand them over, unless we are stopping, a webhook was
+	 * deleted meanwhile, or they no longer fit. */
+	now_mono = skw_mono_ms();
+	pthread_mutex_lock(&e->mu);
+	is_stopping = e->is_stopping;
+	is_recent = e->forget_gen != gen ||
+		    (e->last_forget_mono && now_mono - e->last_forget_mono <= SKW_FORGET_WINDOW_MS);
 	for (size_t i = 0; i < n_works; i++) {
-		j = job_get(e);
-		if (!j || wt_inc(e, works[i].webhook_id)) {
-			/* no memory: give this one back untouched */
-			free(j);
-			rel_ids[n_rel++] = works[i].delivery_id;
-			if (n_rel == 64) {
-				release_ids(e, rel_ids, n_rel);
-				n_rel = 0;
-			}
+		struct job *j;
+
+		if (!skw_engine_has_room(e, works[i].webhook_id))
+			continue; /* released below */
+		j = skw_engine_job_get(e);
+		if (!j)
+			continue; /* no memory: released below */
+		if (skw_engine_slot_inc(e, works[i].webhook_id)) {
+			j->next = e->free_jobs;
+			e->free_jobs = j;
 			continue;
 		}
 		memcpy(&j->work, &works[i], sizeof(works[i]));
 		memset(&works[i], 0, sizeof(works[i]));
 		j->fate = JOB_RESULT;
 		e->n_outstanding++;
-		job_queue_push(&head, &tail, j);
-	}
-	release_ids(e, rel_ids, n_rel);
-
-	/* Hand over, unless we are stopping or a webhook was deleted meanwhile. */
-	now_mono = skw_mono_ms();
-	pthread_mutex_lock(&e->mu);
-	is_stopping = e->is_stopping;
-	is_recent = e->forget_gen != gen ||
-		    (e->last_forget_mono && now_mono - e->last_forget_mono <= SKW_FORGET_WINDOW_MS);
-	for (j = head; j;) {
-		struct job *next = j->next;
-
 		if (is_stopping || e->forget_gen - gen > SKW_FORGET_RING) {
 			/* stopping, or too many deletes to tell: give it back */
 			j->fate = JOB_RELEASE;
-		} else if (is_recent && was_forgotten(e, j->work.webhook_id, gen, now_mono)) {
+		} else if (is_recent &&
+			   skw_engine_was_forgotten(e, j->work.webhook_id, gen, now_mono)) {
 			j->fate = JOB_DROP;
 		} else {
 			job_queue_push(&e->inbox_head, &e->inbox_tail, j);
-			j = next;
+			is_woken = true;
 			continue;
 		}
 		/* kept back: the outbox takes it to take_back() */
 		job_queue_push(&e->outbox_head, &e->outbox_tail, j);
-		j = next;
 	}
 	pthread_mutex_unlock(&e->mu);
+
+	/* what was not taken over above still holds its id: give it back */
+	for (size_t i = 0; i < n_works; i++) {
+		if (!works[i].delivery_id[0])
+			continue;
+		rel_ids[n_rel++] = works[i].delivery_id;
+		if (n_rel == 64) {
+			release_ids(e, rel_ids, n_rel);
+			n_rel = 0;
+		}
+	}
+	release_ids(e, rel_ids, n_rel);
 	if (is_stopping)
 		*limit = 0; /* claim no more */
-	else if (head)
+	else if (is_woken)
 		curl_multi_wakeup(e->multi);
 out:
 	if (works)
@@ -419,11 +324,21 @@ static int64_t claim_due(struct skw_engine *e)
 	int rc;
 
 	do {
+		bool has_results;
+
 		rc = claim_batch(e, &got, &limit);
 		if (rc) {
 			store_warn(e, "claim", rc);
 			return skw_mono_ms() + POLL_MS;
 		}
+		/* Results first: until they are written their slots stay taken
+		 * (no hand-off, no claim fits), so a backlog that keeps every
+		 * claim full must not hold them back. Come back at once. */
+		pthread_mutex_lock(&e->mu);
+		has_results = e->outbox_head != NULL;
+		pthread_mutex_unlock(&e->mu);
+		if (has_results && limit && got == limit)
+			return skw_mono_ms();
 	} while (limit && got == limit);
 	if (!limit)
 		return skw_mono_ms() + POLL_MS; /* full: results wake us */
@@ -649,6 +564,7 @@ static void engine_free(struct skw_engine *e)
 	free(e->pool);
 	free(e->wt);
 	free(e->exclude);
+	free(e->exclude_ids);
 	free(e->pend);
 	free(e->res);
 	free(e->node_id);

@@ -53,6 +53,22 @@ int skw_engine_start(const struct skw_engine_config *c, struct skw_engine **out)
 /* New work may be due now (an event was ingested, a webhook enabled). */
 void skw_engine_notify(struct skw_engine *e);
 
+/*
+ * Direct hand-off of an event's deliveries to this node's engine (see
+ * skw_handoff_in in store.h): begin fills h (h->in goes into the event's
+ * skw_event_in) and says whether the engine takes work (a worker, not
+ * stopping); after a successful ingest, end takes the handed-off works
+ * (ownership passes, in every case) and starts them at once. Every slot the
+ * store took is either in works or was given back. Any thread.
+ */
+struct skw_engine_handoff {
+	struct skw_handoff_in in;
+	struct skw_engine *e;
+	uint64_t gen; /* forget generation at begin: deletes since are checked */
+};
+bool skw_engine_handoff_begin(struct skw_engine *e, struct skw_engine_handoff *h);
+void skw_engine_handoff_end(struct skw_engine_handoff *h, struct skw_work *works, size_t n);
+
 /* A webhook was deleted: drop any claimed-but-unsent work for it. Returns
  * once no new request to it will start (requests in flight to it are
  * aborted). It may be called just before or just after the deletion is

@@ -126,14 +126,17 @@ struct skw_engine {
 	struct job *active;
 	size_t n_active;
 
-	/* store thread */
+	/* under mu: API threads reserve room for hand-offs (engine.c) */
 	struct job *free_jobs;
-	size_t n_outstanding; /* claimed jobs not yet recycled */
-	size_t n_released;    /* leases given back at shutdown, for the log */
+	size_t n_outstanding; /* claimed or reserved jobs not yet recycled */
 	struct wslot *wt;
 	size_t wt_cap, wt_used;
-	const char **exclude;
+	const char **exclude; /* the claim's excluded webhooks: pointers into */
+	char (*exclude_ids)[SKW_ID_MAX]; /* copies of their ids */
 	size_t exclude_cap;
+
+	/* store thread */
+	size_t n_released;    /* leases given back at shutdown, for the log */
 	struct job **pend; /* results waiting for skw_store_complete */
 	size_t n_pend, pend_cap;
 	struct skw_attempt_result *res;
@@ -144,6 +147,21 @@ struct skw_engine {
 
 /* transfer.c: the curl thread's main function. */
 void *skw_engine_curl_main(void *arg);
+
+/* slots.c: the accounting of jobs and in-flight slots (under mu unless
+ * said otherwise). */
+int skw_engine_slot_inc(struct skw_engine *e, const char *webhook_id);
+void skw_engine_slot_dec(struct skw_engine *e, const char *webhook_id);
+/* True when one more job of webhook_id fits both in-flight limits. */
+bool skw_engine_has_room(const struct skw_engine *e, const char *webhook_id);
+/* A job from the free list or a new one (NULL: out of memory). */
+struct job *skw_engine_job_get(struct skw_engine *e);
+/* Frees the jobs' work and puts them on the free list; takes mu itself. */
+void skw_engine_jobs_recycle(struct skw_engine *e, struct job *const *jobs, size_t n);
+/* True when webhook_id was forgotten after generation gen or within the
+ * last SKW_FORGET_WINDOW_MS. */
+bool skw_engine_was_forgotten(const struct skw_engine *e, const char *webhook_id, uint64_t gen,
+			      int64_t now_mono);
 
 /* Appends j to a singly linked queue. */
 static inline void job_queue_push(struct job **head, struct job **tail, struct job *j)

@@ -45,6 +45,9 @@ typedef int (*pg_job_fn)(struct pg_conn *c, void *arg);
  * failures are retried up to three times. Blocks the caller.
  */
 int pg_run(struct skw_store *s, pg_job_fn fn, void *arg, bool is_tx);
+/* pg_run on the connection kept for the delivery engine's queue work (the
+ * pool's when it has only one), so that API load cannot starve it. */
+int pg_run_engine(struct skw_store *s, pg_job_fn fn, void *arg, bool is_tx);
 
 /* ---- statements (pg_exec.c) -------------------------------------------- */
 
@@ -104,6 +107,15 @@ int pg_bytea(PGresult *r, int row, int col, unsigned char **out, size_t *len);
 
 /* Wakes the other nodes (NOTIFY PG_CHANNEL); errors are ignored. */
 void pg_notify(struct pg_conn *c);
+/*
+ * NOTIFYs PG_CHANNEL in a transaction of its own, after the caller's commit
+ * (store_pg.c). Coalesced: while one caller's NOTIFY runs, the others only
+ * ask for one more, which that caller sends when its own is done, so every
+ * commit before a caller returns is followed by a NOTIFY, and notifying
+ * transactions (serialised by PostgreSQL) never queue up. Errors are
+ * ignored: idle nodes also poll.
+ */
+void pg_wake_others(struct skw_store *s);
 
 /* ---- the parts ------------------------------------------------------- */
 

@@ -33,6 +33,8 @@
 struct ingest_job {
 	const struct skw_event_in *ev;
 	struct skw_event_out *out;
+	struct skw_work *works; /* handed off (ev->handoff took them) */
+	size_t n_works, cap_works;
 };
 
 /* 0 and out filled when the key was used within 24 h by the same request;
@@ -65,12 +67,125 @@ static int idem_lookup(struct sq_conn *c, const struct skw_event_in *ev, struct 
 	return 0;
 }
 
+/* Fills the next work of j from the webhook row in st (columns: id, url,
+ * secret_enc, timeout_s, retry_attempts). */
+static int handoff_work(struct ingest_job *j, sqlite3_stmt *st, const char *dlv_id,
+			int64_t lease_until)
+{
+	const struct skw_event_in *ev = j->ev;
+	struct skw_work *w;
+	int rc;
+
+	if (j->n_works == j->cap_works) {
+		size_t cap = j->cap_works ? 2 * j->cap_works : 16;
+		struct skw_work *n = realloc(j->works, cap * sizeof(*n));
+
+		if (!n)
+			return SKW_ENOMEM;
+		j->works = n;
+		j->cap_works = cap;
+	}
+	w = &j->works[j->n_works];
+	memset(w, 0, sizeof(*w));
+	skw_strlcpy(w->delivery_id, dlv_id, sizeof(w->delivery_id));
+	skw_strlcpy(w->event_id, ev->id, sizeof(w->event_id));
+	sq_col_copy(st, 0, w->webhook_id, sizeof(w->webhook_id));
+	skw_strlcpy(w->account_id, ev->account_id, sizeof(w->account_id));
+	skw_strlcpy(w->event, ev->event, sizeof(w->event));
+	w->timeout_s = sqlite3_column_int(st, 3);
+	w->attempt = 1;
+	w->max_attempts = 1 + sqlite3_column_int(st, 4);
+	w->lease_until = lease_until;
+	w->body = malloc(ev->body_len + 1);
+	rc = w->body ? sq_col_strdup(st, 1, &w->url) : SKW_ENOMEM;
+	if (!rc)
+		rc = sq_col_blobdup(st, 2, &w->secret_enc, &w->secret_enc_len);
+	if (rc) {
+		skw_work_cleanup(w);
+		return rc;
+	}
+	if (ev->body_len)
+		memcpy(w->body, ev->body, ev->body_len);
+	w->body[ev->body_len] = '\0';
+	w->body_len = ev->body_len;
+	j->n_works++;
+	return 0;
+}
+
+/*
+ * Fan-out with direct hand-off (store.h): one queue row per subscribed
+ * webhook, inserted already leased to the node for each delivery
+ * ev->handoff takes, which then also comes back in j->works. A take whose
+ * work cannot be built is given back at once (its row stays unleased).
+ */
+static int fan_out_handoff(struct sq_conn *c, struct ingest_job *j, int *n_out)
+{
+	const struct skw_event_in *ev = j->ev;
+	const struct skw_handoff_in *h = ev->handoff;
+	sqlite3_stmt *hooks, *ins;
+	bool has_row;
+	int rc;
+
+	*n_out = 0;
+	rc = sq_prep(c,
+		     "SELECT id, url, secret_enc, timeout_s, retry_attempts FROM webhooks"
+		     " WHERE account_id = ?1 AND enabled = 1"
+		     " AND instr(',' || events || ',', ',' || ?2 || ',') > 0",
+		     &hooks);
+	if (rc)
+		return rc;
+	sq_bind_text(hooks, 1, ev->account_id);
+	sq_bind_text(hooks, 2, ev->event);
+	for (;;) {
+		const char *wh;
+		char dlv[SKW_ID_MAX];
+		int64_t lease_until = 0;
+
+		rc = sq_step(c, hooks, &has_row);
+		if (rc || !has_row)
+			return rc;
+		wh = (const char *)sqlite3_column_text(hooks, 0);
+		if (!wh)
+			continue;
+		skw_sorted_id("dlv_", ev->now, dlv, sizeof(dlv)); /* as skw_dlv_id() */
+		if (h->take(h->arg, wh)) {
+			lease_until = ev->now + (int64_t)sqlite3_column_int(hooks, 3) * 1000 +
+				      h->lease_margin_ms;
+			if (handoff_work(j, hooks, dlv, lease_until)) {
+				h->give_back(h->arg, wh);
+				lease_until = 0;
+			}
+		}
+		rc =
+		    sq_prep(c,
+			    "INSERT INTO queue (delivery_id, event_id, webhook_id, account_id,"
+			    " attempts_made, next_attempt_at, created_at, lease_until, lease_owner)"
+			    " VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5, ?6, ?7)",
+			    &ins);
+		if (rc)
+			return rc;
+		sq_bind_text(ins, 1, dlv);
+		sq_bind_text(ins, 2, ev->id);
+		sq_bind_text(ins, 3, wh);
+		sq_bind_text(ins, 4, ev->account_id);
+		sqlite3_bind_int64(ins, 5, ev->now);
+		if (lease_until) {
+			sqlite3_bind_int64(ins, 6, lease_until);
+			sq_bind_text(ins, 7, h->lease_node);
+		}
+		rc = sq_done(c, ins);
+		if (rc)
+			return rc;
+		++*n_out;
+	}
+}
+
 static int do_ingest(struct sq_conn *c, void *arg)
 {
 	struct ingest_job *j = arg;
 	const struct skw_event_in *ev = j->ev;
 	sqlite3_stmt *st;
-	int rc;
+	int n, rc;
 
 	if (ev->idem_key) {
 		rc = idem_lookup(c, ev, j->out);
@@ -93,6 +208,13 @@ static int do_ingest(struct sq_conn *c, void *arg)
 		return rc;
 
 	/* fan-out: one delivery, due now, per enabled subscribed webhook */
+	if (ev->handoff) {
+		rc = fan_out_handoff(c, j, &n);
+		if (rc)
+			return rc;
+		j->out->n_deliveries = n;
+		goto queued;
+	}
 	rc = sq_prep(c,
 		     "INSERT INTO queue (delivery_id, event_id, webhook_id, account_id,"
 		     " attempts_made, next_attempt_at, created_at)"
@@ -110,6 +232,7 @@ static int do_ingest(struct sq_conn *c, void *arg)
 	if (rc)
 		return rc;
 	j->out->n_deliveries = sqlite3_changes(c->db);
+queued:
 	skw_strlcpy(j->out->id, ev->id, sizeof(j->out->id));
 	j->out->is_replay = false;
 
@@ -136,13 +259,31 @@ static int do_ingest(struct sq_conn *c, void *arg)
 int sq_event_ingest(struct skw_store *s, const struct skw_event_in *ev, struct skw_event_out *out)
 {
 	struct ingest_job j = {.ev = ev, .out = out};
+	int rc;
 
 	memset(out, 0, sizeof(*out));
 	/* a comma would match across two names of the subscription list */
 	if (!ev->account_id || !ev->event || !*ev->event || strchr(ev->event, ',') ||
 	    (!ev->body && ev->body_len))
 		return SKW_EINVAL;
-	return sq_write(s, do_ingest, &j);
+	if (ev->handoff && (!ev->handoff->take || !ev->handoff->give_back))
+		return SKW_EINVAL;
+	rc = sq_write(s, do_ingest, &j);
+	if (rc) {
+		/* rolled back: nothing was leased after all */
+		for (size_t i = 0; i < j.n_works; i++)
+			ev->handoff->give_back(ev->handoff->arg, j.works[i].webhook_id);
+		skw_works_free(j.works, j.n_works);
+		memset(out, 0, sizeof(*out));
+		return rc;
+	}
+	if (j.n_works) {
+		out->works = j.works;
+		out->n_works = j.n_works;
+	} else {
+		free(j.works);
+	}
+	return 0;
 }
 
 /* ---- claim ---------------------------------------------------------- */
@@ -431,43 +572,38 @@ static int complete_test(struct sq_conn *c, const struct skw_attempt_result *r)
 	return attempt_insert(c, r);
 }
 
+/* Applies one result: the queue row is removed (final) or rescheduled only
+ * while attempts_made is still the attempt before this one, and the attempt
+ * is logged only when that happened; one statement decides, no SELECT
+ * first. */
 static int complete_one(struct sq_conn *c, const struct skw_attempt_result *r)
 {
 	sqlite3_stmt *st;
-	bool has_row;
 	int rc;
 
 	if (r->work->is_test)
 		return complete_test(c, r);
-	rc = sq_prep(c, "SELECT attempts_made FROM queue WHERE delivery_id = ?1", &st);
+	if (!r->next_attempt_at)
+		rc = sq_prep(c, "DELETE FROM queue WHERE delivery_id = ?1 AND attempts_made = ?2",
+			     &st);
+	else
+		rc = sq_prep(c,
+			     "UPDATE queue SET attempts_made = ?2 + 1, next_attempt_at = ?3,"
+			     " lease_until = NULL, lease_owner = NULL"
+			     " WHERE delivery_id = ?1 AND attempts_made = ?2",
+			     &st);
 	if (rc)
 		return rc;
 	sq_bind_text(st, 1, r->work->delivery_id);
-	rc = sq_step(c, st, &has_row);
-	if (rc || !has_row)
-		return rc;
-	if (sqlite3_column_int(st, 0) + 1 != r->work->attempt)
-		return 0; /* a stale result: this attempt was already recorded */
-	rc = attempt_insert(c, r);
+	sqlite3_bind_int(st, 2, r->work->attempt - 1);
+	if (r->next_attempt_at)
+		sqlite3_bind_int64(st, 3, r->next_attempt_at);
+	rc = sq_done(c, st);
 	if (rc)
 		return rc;
-	if (!r->next_attempt_at) {
-		rc = sq_prep(c, "DELETE FROM queue WHERE delivery_id = ?1", &st);
-		if (rc)
-			return rc;
-		sq_bind_text(st, 1, r->work->delivery_id);
-		return sq_done(c, st);
-	}
-	rc = sq_prep(c,
-		     "UPDATE queue SET attempts_made = ?2, next_attempt_at = ?3,"
-		     " lease_until = NULL, lease_owner = NULL WHERE delivery_id = ?1",
-		     &st);
-	if (rc)
-		return rc;
-	sq_bind_text(st, 1, r->work->delivery_id);
-	sqlite3_bind_int(st, 2, r->work->attempt);
-	sqlite3_bind_int64(st, 3, r->next_attempt_at);
-	return sq_done(c, st);
+	if (sqlite3_changes(c->db) != 1)
+		return 0; /* gone, or a stale result: this attempt was already recorded */
+	return attempt_insert(c, r);
 }
 
 static int do_complete(struct sq_conn *c, void *arg)

@@ -136,6 +136,30 @@ int skw_store_webhook_delete(struct skw_store *s, const char *account_id, const 
 
 /* ---- events and the delivery queue ---------------------------------- */
 
+struct skw_work;
+
+/*
+ * Direct hand-off (optional): lets the node that ingests an event send its
+ * deliveries itself, with no claim (no second transaction, no wait for the
+ * engine's next look at the queue). For each delivery it queues, the store
+ * asks take(arg, webhook_id); when that says yes, the queue row is inserted
+ * already leased to lease_node (until now + the webhook's timeout +
+ * lease_margin_ms, as a claim would) and the delivery comes back in
+ * out->works. The row is as durable as any other, so a crash is covered as
+ * for claimed work: the lease runs out, or the node releases its leases at
+ * start. For every take() that said yes, the store calls give_back() exactly
+ * once unless the ingest returns 0 with that delivery in out->works.
+ * take and give_back may run on a store thread in the middle of a
+ * transaction: they must be short and must not call the store.
+ */
+struct skw_handoff_in {
+	const char *lease_node;
+	int64_t lease_margin_ms;
+	bool (*take)(void *arg, const char *webhook_id);
+	void (*give_back)(void *arg, const char *webhook_id);
+	void *arg;
+};
+
 struct skw_event_in {
 	char id[SKW_ID_MAX];        /* "evt_...", chosen by the caller */
 	const char *account_id;
@@ -145,12 +169,16 @@ struct skw_event_in {
 	const char *idem_key;       /* Idempotency-Key or NULL */
 	unsigned char req_hash[32]; /* hash of the request, to detect a reused key */
 	int64_t now;
+	const struct skw_handoff_in *handoff; /* borrowed; NULL: queue only */
 };
 
 struct skw_event_out {
 	char id[SKW_ID_MAX]; /* the event id (the first one's, on a replay) */
 	int n_deliveries;
 	bool is_replay;      /* the idempotency key was seen within 24 h */
+	struct skw_work *works; /* handed-off deliveries (see skw_handoff_in): owned,
+				 * skw_works_free; NULL when none */
+	size_t n_works;
 };
 
 /*
@@ -158,7 +186,7 @@ struct skw_event_out {
  * fills out from the first request, is_replay = true, writes nothing; a
  * different req_hash gives SKW_ECONFLICT), stores the event, and queues one
  * delivery ("dlv_...") due now for every enabled webhook of the account
- * subscribed to ev->event.
+ * subscribed to ev->event (leasing those ev->handoff takes; see above).
  */
 int skw_store_event_ingest(struct skw_store *s, const struct skw_event_in *ev,
 			   struct skw_event_out *out);

@@ -12,15 +12,22 @@
 #   SKW_PG_DATA   data directory          (default /tmp/skw-pg)
 #   SKW_PG_PORT   TCP port on 127.0.0.1   (default 55432)
 #   SKW_PG_SOCK   Unix socket directory   (default /tmp)
+#   SKW_PG_FSYNC  on: a durable server    (default off)
 #
-# fsync is off: the tests kill skwebhooks nodes and stop the server cleanly,
-# never the machine, so durability of the test cluster itself is not needed.
+# fsync is off by default: the tests kill skwebhooks nodes and stop the server
+# cleanly, never the machine, so durability of the test cluster itself is not
+# needed. The benchmark (bench/run.sh) starts a server of its own with
+# SKW_PG_FSYNC=on, so that PostgreSQL is compared with durable SQLite.
+# The setting applies when this script starts the server, not to one that
+# is already running.
 # Exits non-zero (and says why) when the server cannot be started.
 set -euo pipefail
 
 DATA=${SKW_PG_DATA:-/tmp/skw-pg}
 PORT=${SKW_PG_PORT:-55432}
 SOCK=${SKW_PG_SOCK:-/tmp}
+FSYNC=${SKW_PG_FSYNC:-off}
+case $FSYNC in on|off) ;; *) echo "start-pg.sh: SKW_PG_FSYNC must be on or off" >&2; exit 1;; esac
 ROLE=skw
 PASSWORD=skw-test-pw
 DB=skw_test
@@ -59,7 +66,7 @@ if ! "$BIN/pg_isready" -q -h "$SOCK" -p "$PORT"; then
 	fi
 	as_owner "$BIN/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w -t 60 start -o \
 		"-p $PORT -k $SOCK -c listen_addresses=127.0.0.1 -c max_connections=400 \
-		 -c fsync=off -c full_page_writes=off -c shared_buffers=128MB" >&2 || {
+		 -c fsync=$FSYNC -c full_page_writes=$FSYNC -c shared_buffers=128MB" >&2 || {
 		echo "start-pg.sh: the server did not start; its log:" >&2
 		tail -n 30 "$DATA/server.log" >&2 || true
 		exit 1

@@ -596,6 +596,95 @@ static void test_claim_lease(void)
 	skw_store_close(s);
 }
 
+/* A hand-off that takes wh_1's deliveries only, and counts. */
+struct take_state {
+	int n_taken, n_given_back;
+};
+
+static bool take_wh1(void *arg, const char *webhook_id)
+{
+	struct take_state *t = arg;
+
+	if (strcmp(webhook_id, "wh_1"))
+		return false;
+	t->n_taken++;
+	return true;
+}
+
+static void give_back_count(void *arg, const char *webhook_id)
+{
+	struct take_state *t = arg;
+
+	(void)webhook_id;
+	t->n_given_back++;
+}
+
+/* Direct hand-off: taken deliveries come back leased, the rest stay
+ * claimable; a leased one is claimed again only after its lease; a replay
+ * hands nothing off. */
+static void test_handoff(void)
+{
+	char path[512];
+	struct skw_store *s = open_new(path, sizeof(path), false);
+	struct take_state t = {0};
+	struct skw_handoff_in h = {.lease_node = "node-h",
+				   .lease_margin_ms = 5000,
+				   .take = take_wh1,
+				   .give_back = give_back_count,
+				   .arg = &t};
+	struct skw_event_in ev = {.account_id = "acct_a",
+				  .event = "e.one",
+				  .body = "{\"a\":1}",
+				  .body_len = 7,
+				  .idem_key = "k1",
+				  .now = T0,
+				  .handoff = &h};
+	struct skw_event_out out;
+	struct skw_work *w;
+	size_t n;
+
+	add_account(s, "acct_a");
+	add_webhook(s, "acct_a", "wh_1", "e.one", true, 3);
+	add_webhook(s, "acct_a", "wh_2", "e.one", true, 3);
+	skw_random_id("evt_", ev.id, sizeof(ev.id));
+	CHECK(skw_store_event_ingest(s, &ev, &out) == 0);
+	CHECK(out.n_deliveries == 2 && out.n_works == 1 && t.n_taken == 1);
+	if (out.n_works == 1) {
+		w = out.works;
+		CHECK_STR(w->webhook_id, "wh_1");
+		CHECK_STR(w->event_id, ev.id);
+		CHECK_STR(w->account_id, "acct_a");
+		CHECK_STR(w->event, "e.one");
+		CHECK_STR(w->url, "https://example.com/hook");
+		CHECK(w->body_len == 7 && !memcmp(w->body, "{\"a\":1}", 7));
+		CHECK(w->secret_enc_len == 5);
+		CHECK(w->attempt == 1 && w->max_attempts == 4 && w->timeout_s == 10);
+		CHECK(w->lease_until == T0 + 10 * 1000 + 5000);
+		CHECK(raw_count(path, "SELECT count(*) FROM queue WHERE lease_owner = 'node-h'") ==
+		      1);
+		/* only wh_2's is claimable, until the lease runs out */
+		n = claim(s, T0, 100, 0, NULL, 0, &w);
+		CHECK(n == 1 && !strcmp(w[0].webhook_id, "wh_2"));
+		for (size_t i = 0; i < n; i++)
+			CHECK(complete(s, &w[i], true, 200, T0, 0) == 0);
+		skw_works_free(w, n);
+		CHECK(claim_count(s, T0 + 15000 - 1) == 0);
+		/* a result of the handed-off attempt is recorded like any other */
+		CHECK(complete(s, &out.works[0], false, 500, T0, T0 + 60000) == 0);
+		CHECK(raw_count(path, "SELECT count(*) FROM attempts WHERE webhook_id = 'wh_1'") ==
+		      1);
+		CHECK(claim_count(s, T0 + 15000) == 0);
+		CHECK(claim_count(s, T0 + 60000) == 1);
+	}
+	skw_works_free(out.works, out.n_works);
+
+	/* the same request again: a replay, nothing handed off */
+	CHECK(skw_store_event_ingest(s, &ev, &out) == 0);
+	CHECK(out.is_replay && out.n_works == 0 && !out.works && t.n_taken == 1);
+	CHECK(t.n_given_back == 0);
+	skw_store_close(s);
+}
+
 static void test_claim_fair(void)
 {
 	char path[512];
@@ -1287,6 +1376,7 @@ int main(int argc, char **argv)
 	RUN(test_fanout);
 	RUN(test_idempotency);
 	RUN(test_claim_lease);
+	RUN(test_handoff);
 	RUN(test_claim_fair);
 	RUN(test_complete);
 	RUN(test_release_next_due);
