@@ -28,7 +28,6 @@
 
 #include "../core/err.h"
 
-#define LOG_LIMIT_MAX 100
 #define IDEM_TTL_MS (24 * 3600 * 1000LL)
 #define MAINTAIN_CHUNK 2000
 
@@ -158,19 +157,6 @@ static int log_pending(struct sq_conn *c, struct log_job *j)
 	}
 }
 
-static int cmp_entry_desc(const void *a, const void *b)
-{
-	const struct skw_log_entry *x = a, *y = b;
-	int d;
-
-	if (x->at != y->at)
-		return x->at > y->at ? -1 : 1;
-	d = strcmp(x->delivery_id, y->delivery_id);
-	if (d)
-		return -d;
-	return x->attempt > y->attempt ? -1 : x->attempt < y->attempt;
-}
-
 static int do_log_list(struct sq_conn *c, void *arg)
 {
 	struct log_job *j = arg;
@@ -207,65 +193,28 @@ static int do_log_list(struct sq_conn *c, void *arg)
 	return rc;
 }
 
-/* "dlv_...:003" -> delivery id and attempt. */
-static bool parse_cursor_key(const char *key, char *delivery, size_t delivery_len, int *attempt)
-{
-	const char *colon = strrchr(key, ':');
-	long long n;
-
-	if (!colon || colon == key || (size_t)(colon - key) >= delivery_len)
-		return false;
-	if (!skw_parse_int(colon + 1, 0, 1000000, &n))
-		return false;
-	memcpy(delivery, key, (size_t)(colon - key));
-	delivery[colon - key] = '\0';
-	*attempt = (int)n;
-	return true;
-}
-
 int sq_log_list(struct skw_store *s, const struct skw_log_query *q, struct skw_log_entry **out,
 		size_t *n_out)
 {
+	struct skw_log_start start;
 	struct log_job j = {.q = q};
 	int rc;
 
 	*out = NULL;
 	*n_out = 0;
-	if (!q->account_id || !q->webhook_id || q->status < SKW_LOG_ANY ||
-	    q->status > SKW_LOG_PENDING)
-		return SKW_EINVAL;
-	j.limit = q->limit < 1 ? 1 : q->limit > LOG_LIMIT_MAX ? LOG_LIMIT_MAX : q->limit;
-	if (q->has_cursor) {
-		j.c_at = q->cursor_at;
-		if (!parse_cursor_key(q->cursor_key, j.c_delivery, sizeof(j.c_delivery),
-				      &j.c_attempt))
-			return SKW_EINVAL;
-	} else {
-		/* above every row: ids are printable ASCII, all below DEL */
-		j.c_at = INT64_MAX;
-		skw_strlcpy(j.c_delivery, "\x7f", sizeof(j.c_delivery));
-		j.c_attempt = 0;
-	}
+	rc = skw_store_log_start(q, &start);
+	if (rc)
+		return rc;
+	j.limit = start.limit;
+	j.c_at = start.at;
+	skw_strlcpy(j.c_delivery, start.delivery, sizeof(j.c_delivery));
+	j.c_attempt = start.attempt;
 	rc = sq_read(s, do_log_list, &j);
 	if (rc) {
 		skw_log_entries_free(j.rows, j.n_rows);
 		return rc;
 	}
-	if (j.n_rows)
-		qsort(j.rows, j.n_rows, sizeof(*j.rows), cmp_entry_desc);
-	if (j.n_rows > j.limit) {
-		for (size_t i = j.limit; i < j.n_rows; i++) {
-			free(j.rows[i].response);
-			free(j.rows[i].error);
-		}
-		j.n_rows = j.limit;
-	}
-	if (!j.n_rows) {
-		free(j.rows);
-		j.rows = NULL;
-	}
-	*out = j.rows;
-	*n_out = j.n_rows;
+	skw_store_log_finish(j.rows, j.n_rows, j.limit, out, n_out);
 	return 0;
 }
 

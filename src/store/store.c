@@ -381,3 +381,66 @@ int skw_store_session_delete(struct skw_store *s, const unsigned char hash[SKW_T
 		return SKW_EINVAL;
 	return s->ops->session_delete(s, hash);
 }
+
+#define LOG_LIMIT_MAX 100
+
+int skw_store_log_start(const struct skw_log_query *q, struct skw_log_start *out)
+{
+	const char *colon;
+	long long n;
+
+	if (!q->account_id || !q->webhook_id || q->status < SKW_LOG_ANY ||
+	    q->status > SKW_LOG_PENDING)
+		return SKW_EINVAL;
+	out->limit = q->limit < 1 ? 1 : q->limit > LOG_LIMIT_MAX ? LOG_LIMIT_MAX : q->limit;
+	if (!q->has_cursor) {
+		/* above every row: ids are printable ASCII, all below DEL */
+		out->at = INT64_MAX;
+		skw_strlcpy(out->delivery, "\x7f", sizeof(out->delivery));
+		out->attempt = 0;
+		return 0;
+	}
+	colon = strrchr(q->cursor_key, ':');
+	if (!colon || colon == q->cursor_key ||
+	    (size_t)(colon - q->cursor_key) >= sizeof(out->delivery) ||
+	    !skw_parse_int(colon + 1, 0, 1000000, &n))
+		return SKW_EINVAL;
+	out->at = q->cursor_at;
+	memcpy(out->delivery, q->cursor_key, (size_t)(colon - q->cursor_key));
+	out->delivery[colon - q->cursor_key] = '\0';
+	out->attempt = (int)n;
+	return 0;
+}
+
+static int cmp_entry_desc(const void *a, const void *b)
+{
+	const struct skw_log_entry *x = a, *y = b;
+	int d;
+
+	if (x->at != y->at)
+		return x->at > y->at ? -1 : 1;
+	d = strcmp(x->delivery_id, y->delivery_id);
+	if (d)
+		return -d;
+	return x->attempt > y->attempt ? -1 : x->attempt < y->attempt;
+}
+
+void skw_store_log_finish(struct skw_log_entry *rows, size_t n, size_t limit,
+			  struct skw_log_entry **out, size_t *n_out)
+{
+	if (n)
+		qsort(rows, n, sizeof(*rows), cmp_entry_desc);
+	if (n > limit) {
+		for (size_t i = limit; i < n; i++) {
+			free(rows[i].response);
+			free(rows[i].error);
+		}
+		n = limit;
+	}
+	if (!n) {
+		free(rows);
+		rows = NULL;
+	}
+	*out = rows;
+	*n_out = n;
+}

@@ -58,6 +58,27 @@ struct skw_store_ops {
 	int (*session_delete)(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN]);
 };
 
+/*
+ * Where a log page starts, the same for every backend: rows sort newest
+ * first by (at, delivery id, attempt), and a page continues strictly after
+ * the cursor, or starts above every row when there is none. Also clamps the
+ * page size. SKW_EINVAL on a bad query or cursor key ("dlv_...:N").
+ */
+struct skw_log_start {
+	size_t limit;
+	int64_t at;
+	char delivery[SKW_ID_MAX];
+	int attempt;
+};
+int skw_store_log_start(const struct skw_log_query *q, struct skw_log_start *out);
+/*
+ * Merges what a backend gathered (up to limit rows from each of the three
+ * sources) into the page: sorts newest first, frees rows past limit, and
+ * hands the array to *out (NULL when empty). Takes ownership of rows.
+ */
+void skw_store_log_finish(struct skw_log_entry *rows, size_t n, size_t limit,
+			  struct skw_log_entry **out, size_t *n_out);
+
 /* Every backend's handle starts with this. */
 struct skw_store {
 	const struct skw_store_ops *ops;

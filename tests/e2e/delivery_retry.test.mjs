@@ -174,8 +174,11 @@ test('Retry-After beyond 24 h is capped at 24 h', async () => {
   const w = await createWebhook(srv, a.api_key, { url: rx.at('/ra-cap'), retry_attempts: 3 });
   await api(srv, a.api_key, 'POST', '/api/v1/events', { event: 'booking.created', data: {} });
   await rx.waitForCount('/ra-cap', 1);
-  const p = await waitFor(async () => (await getDeliveries(srv, a.api_key, w.id, { status: 'pending' })).data[0],
-    5000, { msg: 'pending row' });
+  // (until attempt 1's result is written, the pending row is still attempt 1's)
+  const p = await waitFor(async () => {
+    const row = (await getDeliveries(srv, a.api_key, w.id, { status: 'pending' })).data[0];
+    return row && row.attempt === 2 ? row : false;
+  }, 5000, { msg: 'pending row for attempt 2' });
   const at = Date.parse(p.next_attempt_at);
   const now = Date.now();
   assert.ok(at > now + 3600 * 1000, `Retry-After honoured beyond the schedule (${p.next_attempt_at})`);
