@@ -63,7 +63,7 @@ run: build
 	else \
 		echo "Development account (from var/dev-account.json):"; cat var/dev-account.json; \
 	fi
-	@echo "Try: curl -H \"Authorization: Bearer \$$(sed 's/.*\"api_key\":\"\([^\"]*\)\".*/\1/' var/dev-account.json)\" http://$(LISTEN)/api/v1/webhooks"
+	@echo "Try: curl -H 'Authorization: Bearer <api_key>' http://$(LISTEN)/api/v1/webhooks"
 	@echo "Settings -> Webhooks for the development account (sign-in link, 15 minutes, one use):"
 	@$(BUILD)/skwebhooks login-link "$$(sed 's/.*\"account_id\":\"\([^\"]*\)\".*/\1/' var/dev-account.json)" \
 		--db $(DB) --base-url http://$(LISTEN)
