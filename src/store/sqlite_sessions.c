@@ -73,9 +73,12 @@ static int do_link_consume(struct sq_conn *c, void *arg)
 	rc = sq_step(c, st, &has_row);
 	if (rc)
 		return rc;
-	if (!has_row || sqlite3_column_int64(st, 1) <= j->now)
-		return SKW_ENOTFOUND; /* the delete stands: an expired link is gone too */
-	sq_col_copy(st, 0, j->account_out, SKW_ID_MAX);
+	if (!has_row)
+		return SKW_ENOTFOUND;
+	/* an expired link is refused but its delete must commit: succeed here,
+	 * leave account_out empty, and let the caller refuse it */
+	if (sqlite3_column_int64(st, 1) > j->now)
+		sq_col_copy(st, 0, j->account_out, SKW_ID_MAX);
 	return 0;
 }
 
@@ -83,9 +86,13 @@ int sq_login_link_consume(struct skw_store *s, const unsigned char hash[SKW_TOKE
 			  int64_t now, char account_id[SKW_ID_MAX])
 {
 	struct sess_job j = {.hash = hash, .now = now, .account_out = account_id};
+	int rc;
 
 	account_id[0] = '\0';
-	return sq_write(s, do_link_consume, &j);
+	rc = sq_write(s, do_link_consume, &j);
+	if (!rc && !account_id[0])
+		rc = SKW_ENOTFOUND;
+	return rc;
 }
 
 static int do_session_insert(struct sq_conn *c, void *arg)

@@ -1342,6 +1342,96 @@ static void test_pg_reconnect(void)
 }
 
 /* "--pg": the suite against $SKW_TEST_PG_URL (exit 77, skipped, when unset). */
+/* Sign-in links: one use, expire; sessions: idle and absolute limits. */
+static void test_links_sessions(void)
+{
+	char path[512];
+	struct skw_store *s = open_new(path, sizeof(path), false);
+	unsigned char h1[SKW_TOKEN_HASH_LEN], h2[SKW_TOKEN_HASH_LEN], h3[SKW_TOKEN_HASH_LEN];
+	char acct[SKW_ID_MAX];
+	struct skw_session sess;
+	const int64_t MIN = 60000;
+
+	memset(h1, 1, sizeof(h1));
+	memset(h2, 2, sizeof(h2));
+	memset(h3, 3, sizeof(h3));
+	add_account(s, "acct_a");
+	CHECK(skw_store_login_link_insert(s, h1, "acct_a", T0, T0 + 15 * MIN) == 0);
+	CHECK(skw_store_login_link_insert(s, h2, "acct_a", T0, T0 + 15 * MIN) == 0);
+	CHECK(skw_store_login_link_insert(s, h3, "acct_none", T0, T0 + 15 * MIN) ==
+	      SKW_ENOTFOUND);
+	/* used once */
+	CHECK(skw_store_login_link_consume(s, h1, T0 + MIN, acct) == 0);
+	CHECK_STR(acct, "acct_a");
+	CHECK(skw_store_login_link_consume(s, h1, T0 + MIN, acct) == SKW_ENOTFOUND);
+	/* expired: refused (and gone) */
+	CHECK(skw_store_login_link_consume(s, h2, T0 + 15 * MIN, acct) == SKW_ENOTFOUND);
+	CHECK(skw_store_login_link_consume(s, h2, T0, acct) == SKW_ENOTFOUND);
+	CHECK(skw_store_login_link_consume(s, h3, T0, acct) == SKW_ENOTFOUND);
+
+	/* idle timeout: 30 minutes without a request ends it */
+	CHECK(skw_store_session_insert(s, h1, "acct_a", T0, T0 + 480 * MIN) == 0);
+	CHECK(skw_store_session_touch(s, h1, T0 + 10 * MIN, 30 * MIN, &sess) == 0);
+	CHECK_STR(sess.account_id, "acct_a");
+	CHECK(sess.expires_at == T0 + 480 * MIN);
+	CHECK(skw_store_session_touch(s, h1, T0 + 39 * MIN, 30 * MIN, &sess) == 0);
+	CHECK(skw_store_session_touch(s, h1, T0 + 70 * MIN, 30 * MIN, &sess) == SKW_ENOTFOUND);
+	/* absolute end: 8 hours however busy */
+	CHECK(skw_store_session_insert(s, h2, "acct_a", T0, T0 + 480 * MIN) == 0);
+	for (int64_t t = T0 + 20 * MIN; t < T0 + 480 * MIN; t += 20 * MIN)
+		CHECK(skw_store_session_touch(s, h2, t, 30 * MIN, &sess) == 0);
+	CHECK(skw_store_session_touch(s, h2, T0 + 480 * MIN, 30 * MIN, &sess) == SKW_ENOTFOUND);
+	/* sign out */
+	CHECK(skw_store_session_insert(s, h3, "acct_a", T0, T0 + 480 * MIN) == 0);
+	CHECK(skw_store_session_delete(s, h3) == 0);
+	CHECK(skw_store_session_touch(s, h3, T0 + MIN, 30 * MIN, &sess) == SKW_ENOTFOUND);
+	CHECK(skw_store_session_delete(s, h3) == 0);
+	/* deleting the account ends its sessions */
+	CHECK(skw_store_session_insert(s, h3, "acct_a", T0, T0 + 480 * MIN) == 0);
+	CHECK(skw_store_account_delete(s, "acct_a") == 0);
+	CHECK(skw_store_session_touch(s, h3, T0 + MIN, 30 * MIN, &sess) == SKW_ENOTFOUND);
+	skw_store_close(s);
+}
+
+/* Hourly statistics and the last delivery shown in the list. */
+static void test_stats_last(void)
+{
+	char path[512];
+	struct skw_store *s = open_new(path, sizeof(path), false);
+	struct skw_stat_bucket b[3];
+	struct skw_webhook wh;
+	struct skw_work w;
+	const int64_t HOUR = 3600000;
+
+	add_account(s, "acct_a");
+	add_account(s, "acct_b");
+	add_webhook(s, "acct_a", "wh_1", "e.one", true, 3);
+	CHECK(skw_store_webhook_get(s, "acct_a", "wh_1", &wh) == 0);
+	CHECK(wh.last_status == 0 && wh.last_at == 0);
+	CHECK(skw_store_test_prepare(s, &wh, "evt_s1", "{}", 2, T0, &w) == 0);
+	CHECK(complete(s, &w, false, 500, T0 + 10, 0) == 0);
+	skw_work_cleanup(&w);
+	CHECK(skw_store_test_prepare(s, &wh, "evt_s2", "{}", 2, T0, &w) == 0);
+	CHECK(complete(s, &w, true, 200, T0 + HOUR + 10, 0) == 0);
+	skw_work_cleanup(&w);
+	CHECK(skw_store_test_prepare(s, &wh, "evt_s3", "{}", 2, T0, &w) == 0);
+	CHECK(complete(s, &w, true, 204, T0 + HOUR + 20, 0) == 0);
+	skw_work_cleanup(&w);
+	skw_webhook_cleanup(&wh);
+
+	CHECK(skw_store_webhook_stats(s, "acct_a", "wh_1", T0, HOUR, 3, b) == 0);
+	CHECK(b[0].start == T0 && b[0].succeeded == 0 && b[0].failed == 1);
+	CHECK(b[1].start == T0 + HOUR && b[1].succeeded == 2 && b[1].failed == 0);
+	CHECK(b[2].succeeded == 0 && b[2].failed == 0);
+	CHECK(skw_store_webhook_stats(s, "acct_b", "wh_1", T0, HOUR, 3, b) == SKW_ENOTFOUND);
+
+	CHECK(skw_store_webhook_get(s, "acct_a", "wh_1", &wh) == 0);
+	CHECK(wh.last_status == SKW_LOG_SUCCEEDED && wh.last_status_code == 204);
+	CHECK(wh.last_at == T0 + HOUR + 20);
+	skw_webhook_cleanup(&wh);
+	skw_store_close(s);
+}
+
 int main(int argc, char **argv)
 {
 	const char *db = getenv("SKW_TEST_DB");
@@ -1386,6 +1476,8 @@ int main(int argc, char **argv)
 	RUN(test_reopen);
 	RUN(test_concurrent);
 	RUN(test_batch_isolation);
+	RUN(test_links_sessions);
+	RUN(test_stats_last);
 	if (is_pg()) {
 		RUN(test_pg_exclusive_claims);
 		RUN(test_pg_migrate_race);
