@@ -23,6 +23,7 @@
 #define _GNU_SOURCE
 #include <stdbool.h>
 #include <stdint.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,21 @@ static void usage(void)
 	exit(2);
 }
 
+/* A whole-string base-10 number in [min, max], or exit 2 with a message. */
+static long long arg_num(const char *s, long long min, long long max)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max) {
+		fprintf(stderr, "bad number \"%s\" (want %lld..%lld)\n", s, min, max);
+		exit(2);
+	}
+	return v;
+}
+
 int main(int argc, char **argv)
 {
 	const char *url = NULL, *key = NULL, *events_arg = "booking.created";
@@ -97,7 +113,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--key"))
 			key = argv[++i];
 		else if (!strcmp(a, "--conns"))
-			conns = atoi(argv[++i]);
+			conns = (int)arg_num(argv[++i], 1, 10000);
 		else if (!strcmp(a, "--duration"))
 			duration = strtod(argv[++i], NULL);
 		else if (!strcmp(a, "--rate"))

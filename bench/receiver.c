@@ -643,6 +643,21 @@ static int listen_on(int port)
 	return fd;
 }
 
+/* A whole-string base-10 number in [min, max], or exit 2 with a message. */
+static long long arg_num(const char *s, long long min, long long max)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max) {
+		fprintf(stderr, "bad number \"%s\" (want %lld..%lld)\n", s, min, max);
+		exit(2);
+	}
+	return v;
+}
+
 int main(int argc, char **argv)
 {
 	const char *port_file = NULL;
@@ -651,11 +666,11 @@ int main(int argc, char **argv)
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--port") && i + 1 < argc)
-			port = atoi(argv[++i]);
+			port = (int)arg_num(argv[++i], 0, 65535);
 		else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-			n_workers = atoi(argv[++i]);
+			n_workers = (int)arg_num(argv[++i], 1, MAX_THREADS);
 		else if (!strcmp(argv[i], "--slow-ms") && i + 1 < argc)
-			slow_ms = atoll(argv[++i]);
+			slow_ms = arg_num(argv[++i], 0, 3600000);
 		else if (!strcmp(argv[i], "--port-file") && i + 1 < argc)
 			port_file = argv[++i];
 		else {
