@@ -738,36 +738,10 @@ int pg_test_prepare(struct skw_store *s, const struct skw_webhook *w, const char
 	    .w = w, .event_id = event_id, .body = body, .body_len = body_len, .now = now};
 	int rc;
 
-	memset(out, 0, sizeof(*out));
-	if (!event_id || !w->url || (!body && body_len))
-		return SKW_EINVAL;
-	skw_random_id("dlv_", out->delivery_id, sizeof(out->delivery_id));
-	skw_strlcpy(out->event_id, event_id, sizeof(out->event_id));
-	skw_strlcpy(out->webhook_id, w->id, sizeof(out->webhook_id));
-	skw_strlcpy(out->account_id, w->account_id, sizeof(out->account_id));
-	skw_strlcpy(out->event, SKW_EVENT_TEST, sizeof(out->event));
-	out->url = skw_strdup(w->url);
-	out->body = malloc(body_len + 1);
-	if (w->secret_enc_len)
-		out->secret_enc = malloc(w->secret_enc_len);
-	if (!out->url || !out->body || (w->secret_enc_len && !out->secret_enc)) {
-		rc = SKW_ENOMEM;
-		goto out;
-	}
-	if (body_len)
-		memcpy(out->body, body, body_len);
-	out->body[body_len] = '\0';
-	out->body_len = body_len;
-	if (w->secret_enc_len)
-		memcpy(out->secret_enc, w->secret_enc, w->secret_enc_len);
-	out->secret_enc_len = w->secret_enc_len;
-	out->timeout_s = w->timeout_s;
-	out->attempt = 1;
-	out->max_attempts = 1;
-	out->is_test = true;
-	out->lease_until = now + (int64_t)w->timeout_s * 1000;
+	rc = skw_store_test_work(w, event_id, body, body_len, now, out);
+	if (rc)
+		return rc;
 	rc = pg_run(s, do_test_prepare, &j, false);
-out:
 	if (rc)
 		skw_work_cleanup(out);
 	return rc;

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "../core/err.h"
+#include "../core/events.h"
 #include "store_impl.h"
 
 static bool has_prefix(const char *s, const char *prefix)
@@ -443,4 +444,38 @@ void skw_store_log_finish(struct skw_log_entry *rows, size_t n, size_t limit,
 	}
 	*out = rows;
 	*n_out = n;
+}
+
+int skw_store_test_work(const struct skw_webhook *w, const char *event_id, const char *body,
+			size_t body_len, int64_t now, struct skw_work *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!event_id || !w->url || (!body && body_len))
+		return SKW_EINVAL;
+	skw_random_id("dlv_", out->delivery_id, sizeof(out->delivery_id));
+	skw_strlcpy(out->event_id, event_id, sizeof(out->event_id));
+	skw_strlcpy(out->webhook_id, w->id, sizeof(out->webhook_id));
+	skw_strlcpy(out->account_id, w->account_id, sizeof(out->account_id));
+	skw_strlcpy(out->event, SKW_EVENT_TEST, sizeof(out->event));
+	out->url = skw_strdup(w->url);
+	out->body = malloc(body_len + 1);
+	if (w->secret_enc_len)
+		out->secret_enc = malloc(w->secret_enc_len);
+	if (!out->url || !out->body || (w->secret_enc_len && !out->secret_enc)) {
+		skw_work_cleanup(out);
+		return SKW_ENOMEM;
+	}
+	if (body_len)
+		memcpy(out->body, body, body_len);
+	out->body[body_len] = '\0';
+	out->body_len = body_len;
+	if (w->secret_enc_len)
+		memcpy(out->secret_enc, w->secret_enc, w->secret_enc_len);
+	out->secret_enc_len = w->secret_enc_len;
+	out->timeout_s = w->timeout_s;
+	out->attempt = 1;
+	out->max_attempts = 1;
+	out->is_test = true;
+	out->lease_until = now + (int64_t)w->timeout_s * 1000;
+	return 0;
 }

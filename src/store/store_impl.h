@@ -79,6 +79,11 @@ int skw_store_log_start(const struct skw_log_query *q, struct skw_log_start *out
 void skw_store_log_finish(struct skw_log_entry *rows, size_t n, size_t limit,
 			  struct skw_log_entry **out, size_t *n_out);
 
+/* Fills out with a test send's work for w (attempt 1 of 1, leased for its
+ * timeout, a new delivery id); the backend then stores the event. */
+int skw_store_test_work(const struct skw_webhook *w, const char *event_id, const char *body,
+			size_t body_len, int64_t now, struct skw_work *out);
+
 /* Every backend's handle starts with this. */
 struct skw_store {
 	const struct skw_store_ops *ops;
