@@ -40,27 +40,6 @@ struct log_job {
 	size_t cap_rows;
 };
 
-static int log_push(struct log_job *j, struct skw_log_entry **out)
-{
-	if (j->n_rows == j->cap_rows) {
-		size_t cap = j->cap_rows ? 2 * j->cap_rows : 3 * j->limit;
-		struct skw_log_entry *n = realloc(j->rows, cap * sizeof(*n));
-
-		if (!n)
-			return SKW_ENOMEM;
-		j->rows = n;
-		j->cap_rows = cap;
-	}
-	*out = &j->rows[j->n_rows++];
-	memset(*out, 0, sizeof(**out));
-	return 0;
-}
-
-static void log_key(struct skw_log_entry *e)
-{
-	snprintf(e->key, sizeof(e->key), "%s:%03d", e->delivery_id, e->attempt);
-}
-
 static void cursor_params(struct pg_params *p, const struct log_job *j)
 {
 	pg_p_text(p, j->q->webhook_id);
@@ -91,7 +70,7 @@ static int log_attempts(struct pg_conn *c, struct log_job *j, bool is_success)
 		struct skw_log_entry *e;
 		unsigned char *resp;
 
-		rc = log_push(j, &e);
+		rc = skw_store_log_push(&j->rows, &j->n_rows, &j->cap_rows, j->limit, &e);
 		if (rc)
 			break;
 		pg_copy(r, i, 0, e->delivery_id, sizeof(e->delivery_id));
@@ -105,7 +84,7 @@ static int log_attempts(struct pg_conn *c, struct log_job *j, bool is_success)
 		e->duration_ms = pg_i64(r, i, 9);
 		e->delivered_at = pg_i64(r, i, 10);
 		e->at = e->started_at;
-		log_key(e);
+		skw_store_log_key(e);
 		rc = pg_bytea(r, i, 6, &resp, NULL);
 		e->response = (char *)resp;
 		if (!rc)
@@ -135,7 +114,7 @@ static int log_pending(struct pg_conn *c, struct log_job *j)
 	for (int i = 0; !rc && i < PQntuples(r); i++) {
 		struct skw_log_entry *e;
 
-		rc = log_push(j, &e);
+		rc = skw_store_log_push(&j->rows, &j->n_rows, &j->cap_rows, j->limit, &e);
 		if (rc)
 			break;
 		pg_copy(r, i, 0, e->delivery_id, sizeof(e->delivery_id));
@@ -146,7 +125,7 @@ static int log_pending(struct pg_conn *c, struct log_job *j)
 		e->max_attempts = j->max_attempts;
 		e->next_attempt_at = pg_i64(r, i, 4);
 		e->at = e->next_attempt_at;
-		log_key(e);
+		skw_store_log_key(e);
 	}
 	PQclear(r);
 	return rc;

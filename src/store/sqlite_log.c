@@ -43,27 +43,6 @@ struct log_job {
 	size_t cap_rows;
 };
 
-static int log_push(struct log_job *j, struct skw_log_entry **out)
-{
-	if (j->n_rows == j->cap_rows) {
-		size_t cap = j->cap_rows ? 2 * j->cap_rows : 3 * j->limit;
-		struct skw_log_entry *n = realloc(j->rows, cap * sizeof(*n));
-
-		if (!n)
-			return SKW_ENOMEM;
-		j->rows = n;
-		j->cap_rows = cap;
-	}
-	*out = &j->rows[j->n_rows++];
-	memset(*out, 0, sizeof(**out));
-	return 0;
-}
-
-static void log_key(struct skw_log_entry *e)
-{
-	snprintf(e->key, sizeof(e->key), "%s:%03d", e->delivery_id, e->attempt);
-}
-
 static int log_attempts(struct sq_conn *c, struct log_job *j, bool is_success)
 {
 	struct skw_log_entry *e;
@@ -92,7 +71,7 @@ static int log_attempts(struct sq_conn *c, struct log_job *j, bool is_success)
 		rc = sq_step(c, st, &has_row);
 		if (rc || !has_row)
 			return rc;
-		rc = log_push(j, &e);
+		rc = skw_store_log_push(&j->rows, &j->n_rows, &j->cap_rows, j->limit, &e);
 		if (rc)
 			return rc;
 		sq_col_copy(st, 0, e->delivery_id, sizeof(e->delivery_id));
@@ -106,7 +85,7 @@ static int log_attempts(struct sq_conn *c, struct log_job *j, bool is_success)
 		e->duration_ms = sqlite3_column_int64(st, 9);
 		e->delivered_at = sqlite3_column_int64(st, 10);
 		e->at = e->started_at;
-		log_key(e);
+		skw_store_log_key(e);
 		rc = sq_col_blobdup(st, 6, &resp, NULL);
 		e->response = (char *)resp;
 		if (!rc)
@@ -142,7 +121,7 @@ static int log_pending(struct sq_conn *c, struct log_job *j)
 		rc = sq_step(c, st, &has_row);
 		if (rc || !has_row)
 			return rc;
-		rc = log_push(j, &e);
+		rc = skw_store_log_push(&j->rows, &j->n_rows, &j->cap_rows, j->limit, &e);
 		if (rc)
 			return rc;
 		sq_col_copy(st, 0, e->delivery_id, sizeof(e->delivery_id));
@@ -153,7 +132,7 @@ static int log_pending(struct sq_conn *c, struct log_job *j)
 		e->max_attempts = j->max_attempts;
 		e->next_attempt_at = sqlite3_column_int64(st, 4);
 		e->at = e->next_attempt_at;
-		log_key(e);
+		skw_store_log_key(e);
 	}
 }
 

@@ -479,3 +479,25 @@ int skw_store_test_work(const struct skw_webhook *w, const char *event_id, const
 	out->lease_until = now + (int64_t)w->timeout_s * 1000;
 	return 0;
 }
+
+int skw_store_log_push(struct skw_log_entry **rows, size_t *n, size_t *cap, size_t limit,
+		       struct skw_log_entry **out)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? 2 * *cap : 3 * (limit ? limit : 1);
+		struct skw_log_entry *grown = realloc(*rows, c * sizeof(*grown));
+
+		if (!grown)
+			return SKW_ENOMEM;
+		*rows = grown;
+		*cap = c;
+	}
+	*out = &(*rows)[(*n)++];
+	memset(*out, 0, sizeof(**out));
+	return 0;
+}
+
+void skw_store_log_key(struct skw_log_entry *e)
+{
+	snprintf(e->key, sizeof(e->key), "%s:%03d", e->delivery_id, e->attempt);
+}

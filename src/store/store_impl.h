@@ -71,6 +71,13 @@ struct skw_log_start {
 	int attempt;
 };
 int skw_store_log_start(const struct skw_log_query *q, struct skw_log_start *out);
+/* Appends a zeroed row to *rows (capacity starts at 3 * limit: one page from
+ * each source) and points *out at it. */
+int skw_store_log_push(struct skw_log_entry **rows, size_t *n, size_t *cap, size_t limit,
+		       struct skw_log_entry **out);
+/* Sets e->key ("dlv_...:003") from its delivery id and attempt: the cursor
+ * key that skw_store_log_start parses back. */
+void skw_store_log_key(struct skw_log_entry *e);
 /*
  * Merges what a backend gathered (up to limit rows from each of the three
  * sources) into the page: sorts newest first, frees rows past limit, and
