@@ -169,14 +169,18 @@ int main(int argc, char **argv)
 		int running = 0, left, timeout_ms;
 		CURLMsg *msg;
 
+		bool is_full = !is_done_sending; /* due, but every connection is busy */
+
 		for (int i = 0; i < conns && !is_done_sending; i++) {
 			struct slot *s = &slots[i];
 			int len;
 
 			if (s->is_busy)
 				continue;
-			if (rate > 0 && next_due > now)
+			if (rate > 0 && next_due > now) {
+				is_full = false;
 				break;
+			}
 			s->start_us = mono_us();
 			len = snprintf(s->body, sizeof(s->body),
 				       "{\"event\":\"%s\",\"data\":{\"t\":%lld,\"seq\":%lld,"
@@ -220,8 +224,11 @@ int main(int argc, char **argv)
 		if (is_done_sending && !running)
 			break;
 		timeout_ms = 50;
-		if (rate > 0 && !is_done_sending) {
-			int64_t d = (next_due - mono_us()) / 1000;
+		/* all busy: only an answer frees a connection, and poll wakes on it */
+		if (rate > 0 && !is_done_sending && !is_full) {
+			/* round up: waking before the next event is due would spin
+			 * (poll with a 0 ms timeout) and steal a core from the service */
+			int64_t d = (next_due - mono_us() + 999) / 1000;
 
 			timeout_ms = d < 0 ? 0 : d > 50 ? 50 : (int)d;
 		}

@@ -21,7 +21,9 @@
  *   - n_outstanding counts jobs from claim (or hand-off reservation) until
  *     their result is stored (or their lease released); it never exceeds
  *     cfg.max_in_flight.
- *   - The per-webhook table counts the same jobs per webhook; neither a
+ *   - The per-webhook table counts the same jobs per webhook until their
+ *     request ends (is_slot_freed, set by the curl thread), not until their
+ *     result is stored: a commit must not hold a webhook's slots. Neither a
  *     claim nor a hand-off lets a webhook pass cfg.per_webhook_in_flight (a
  *     claimed delivery that no longer fits because hand-offs took the room
  *     meanwhile is released at once).
@@ -379,6 +381,8 @@ static void *store_main(void *arg)
 	struct skw_engine *e = arg;
 	int64_t wake_at = 0;
 
+	pthread_setname_np(pthread_self(), "skw-engine"); /* for top -H, perf */
+
 	for (;;) {
 		struct job *back;
 		bool is_stopping, is_curl_done;
@@ -475,6 +479,7 @@ int skw_engine_test_send(struct skw_engine *e, struct skw_work *work, struct skw
 {
 	struct skw_attempt_result r = {0};
 	struct test_req *t;
+	size_t n;
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -508,7 +513,12 @@ int skw_engine_test_send(struct skw_engine *e, struct skw_work *work, struct skw
 	pthread_mutex_unlock(&e->mu);
 
 	out->status_code = t->job.status_code;
-	skw_strlcpy(out->response, t->job.response, sizeof(out->response));
+	n = t->job.response ? t->job.response_len : 0;
+	if (n >= sizeof(out->response))
+		n = sizeof(out->response) - 1;
+	if (n)
+		memcpy(out->response, t->job.response, n);
+	out->response[n] = '\0';
 	skw_strlcpy(out->error, t->job.error, sizeof(out->error));
 	out->duration_ms = t->job.duration_ms;
 	out->is_success = t->job.is_success;
@@ -531,6 +541,7 @@ int skw_engine_test_send(struct skw_engine *e, struct skw_work *work, struct skw
 		skw_warn("deliver store complete (test send) failed: %s", skw_strerror(rc));
 out:
 	skw_work_cleanup(&t->job.work);
+	free(t->job.response);
 	free(t);
 	return rc;
 }
@@ -559,6 +570,7 @@ static void engine_free(struct skw_engine *e)
 		curl_share_cleanup(e->share);
 	while ((j = e->free_jobs)) {
 		e->free_jobs = j->next;
+		free(j->response);
 		free(j);
 	}
 	free(e->pool);

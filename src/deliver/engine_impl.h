@@ -42,6 +42,7 @@ struct job {
 	struct skw_engine *e;
 	struct skw_work work; /* owned */
 	enum job_fate fate;
+	bool is_slot_freed;    /* its request ended: the webhook's slot is free (under mu) */
 	struct test_req *test; /* a test send's waiter, else NULL */
 
 	/* curl thread, while in flight */
@@ -66,7 +67,9 @@ struct job {
 	int64_t duration_ms;
 	int64_t next_attempt_at;
 	size_t response_len;
-	char response[SKW_RESPONSE_KEEP + 1];
+	/* SKW_RESPONSE_KEEP + 1 bytes, allocated at the first body byte and
+	 * kept with the job: a request still waiting for its answer costs none */
+	char *response;
 	char error[128];
 };
 

@@ -150,7 +150,9 @@ void skw_engine_jobs_recycle(struct skw_engine *e, struct job *const *jobs, size
 	for (size_t i = 0; i < n; i++) {
 		struct job *j = jobs[i];
 
-		skw_engine_slot_dec(e, j->work.webhook_id);
+		if (!j->is_slot_freed)
+			skw_engine_slot_dec(e, j->work.webhook_id);
+		j->is_slot_freed = false;
 		memset(&j->work, 0, sizeof(j->work));
 		j->next = e->free_jobs;
 		e->free_jobs = j;

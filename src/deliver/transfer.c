@@ -33,7 +33,9 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
 	struct job *j = ud;
 	size_t len = size * nmemb;
 
-	if (j->response_len < SKW_RESPONSE_KEEP) {
+	if (!j->response)
+		j->response = malloc(SKW_RESPONSE_KEEP + 1); /* NULL: keep none */
+	if (j->response && j->response_len < SKW_RESPONSE_KEEP) {
 		size_t take = SKW_RESPONSE_KEEP - j->response_len;
 
 		if (take > len)
@@ -187,8 +189,10 @@ static void job_finish(struct skw_engine *e, struct job *j, int64_t retry_after_
 
 	j->fate = JOB_RESULT;
 	j->duration_ms = skw_mono_ms() - j->start_mono;
-	j->response_len = skw_outcome_sanitize(j->response, j->response_len);
-	j->response[j->response_len] = '\0';
+	if (j->response) {
+		j->response_len = skw_outcome_sanitize(j->response, j->response_len);
+		j->response[j->response_len] = '\0';
+	}
 	j->next_attempt_at = 0;
 	if (!j->is_success && !w->is_test)
 		j->next_attempt_at =
@@ -399,6 +403,8 @@ void *skw_engine_curl_main(void *arg)
 {
 	struct skw_engine *e = arg;
 
+	pthread_setname_np(pthread_self(), "skw-send");
+
 	for (;;) {
 		struct job *in, *oh = NULL, *ot = NULL, *j, *next;
 		struct test_req *tests, *t, *tnext;
@@ -452,6 +458,15 @@ void *skw_engine_curl_main(void *arg)
 		}
 		if (oh) {
 			pthread_mutex_lock(&e->mu);
+			/* A request that ended frees its webhook's slot now, not when
+			 * its result is stored: the per-webhook limit is about open
+			 * requests, and the result's commit must not hold one. */
+			for (j = oh; j; j = j->next) {
+				if (j->fate == JOB_RESULT && !j->is_slot_freed) {
+					skw_engine_slot_dec(e, j->work.webhook_id);
+					j->is_slot_freed = true;
+				}
+			}
 			if (e->outbox_tail)
 				e->outbox_tail->next = oh;
 			else

@@ -230,7 +230,9 @@ static int do_stats(struct pg_conn *c, void *arg)
 	pg_p_int(&p, j->from + (int64_t)j->n * j->bucket_ms);
 	rc = pg_exec(c,
 		     "SELECT (started_at - $2) / $3, success, count(*) FROM attempts"
-		     " WHERE webhook_id = $1 AND started_at >= $2 AND started_at < $4"
+		     /* success IN: a range of attempts_log per outcome */
+		     " WHERE webhook_id = $1 AND success IN (true, false) AND started_at >= $2"
+		     " AND started_at < $4"
 		     " GROUP BY 1, 2",
 		     &p, &r);
 	if (rc)

@@ -263,7 +263,8 @@ static int do_stats(struct sq_conn *c, void *arg)
 		return rc;
 	rc = sq_prep(c,
 		     "SELECT (started_at - ?2) / ?3, success, count(*) FROM attempts"
-		     " WHERE webhook_id = ?1 AND started_at >= ?2 AND started_at < ?4"
+		     " WHERE webhook_id = ?1 AND success IN (0, 1) AND started_at >= ?2"
+		     " AND started_at < ?4"
 		     " GROUP BY 1, 2",
 		     &st);
 	if (rc)
@@ -310,8 +311,12 @@ int sq_fill_last(struct sq_conn *c, struct skw_webhook *w)
 	int rc;
 
 	rc = sq_prep(c,
-		     "SELECT success, status_code, started_at FROM attempts WHERE webhook_id = ?1"
-		     " ORDER BY started_at DESC LIMIT 1",
+		     /* the newest of each outcome, each one step of attempts_log */
+		     "SELECT * FROM (SELECT success, status_code, started_at FROM attempts"
+		     " WHERE webhook_id = ?1 AND success = 1 ORDER BY started_at DESC LIMIT 1)"
+		     " UNION ALL SELECT * FROM (SELECT success, status_code, started_at"
+		     " FROM attempts WHERE webhook_id = ?1 AND success = 0"
+		     " ORDER BY started_at DESC LIMIT 1) ORDER BY 3 DESC LIMIT 1",
 		     &st);
 	if (rc)
 		return rc;

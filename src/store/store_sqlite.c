@@ -444,6 +444,7 @@ static void *writer_main(void *arg)
 	struct sq_store *s = arg;
 	struct sq_job *batch, *last, *next;
 
+	pthread_setname_np(pthread_self(), "skw-writer");
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		size_t n = 1;
