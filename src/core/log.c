@@ -10,11 +10,11 @@
 
 #include "util.h"
 
-static enum skw_log_level min_level = SKW_LOG_INFO;
+enum skw_log_level skw_log_min_level = SKW_LOG_INFO;
 
 void skw_log_set_level(enum skw_log_level level)
 {
-	min_level = level;
+	skw_log_min_level = level;
 }
 
 void skw_log(enum skw_log_level level, const char *fmt, ...)
@@ -25,7 +25,7 @@ void skw_log(enum skw_log_level level, const char *fmt, ...)
 	va_list ap;
 	int n, m;
 
-	if (level < min_level)
+	if (level < skw_log_min_level)
 		return;
 	skw_time_format_ms(skw_now_ms(), ts, sizeof(ts));
 	n = snprintf(line, sizeof(line), "%s %s ", ts, names[level]);

@@ -185,7 +185,7 @@ static void job_finish(struct skw_engine *e, struct job *j, int64_t retry_after_
 		       struct job **ot)
 {
 	const struct skw_work *w = &j->work;
-	double u = (double)randombytes_uniform(1000001) / 1000000.0;
+	double u;
 
 	j->fate = JOB_RESULT;
 	j->duration_ms = skw_mono_ms() - j->start_mono;
@@ -194,10 +194,12 @@ static void job_finish(struct skw_engine *e, struct job *j, int64_t retry_after_
 		j->response[j->response_len] = '\0';
 	}
 	j->next_attempt_at = 0;
-	if (!j->is_success && !w->is_test)
+	if (!j->is_success && !w->is_test) {
+		u = (double)randombytes_uniform(1000001) / 1000000.0; /* jitter */
 		j->next_attempt_at =
 		    skw_schedule_next(&e->cfg, w->attempt, w->max_attempts, skw_now_ms(),
 				      j->status_code, retry_after_s, u);
+	}
 	skw_debug("attempt delivery=%s webhook=%s event=%s n=%d/%d%s status=%d duration_ms=%lld "
 		  "ok=%s error=\"%s\" retry_in_ms=%lld",
 		  w->delivery_id, w->webhook_id, w->event, w->attempt, w->max_attempts,

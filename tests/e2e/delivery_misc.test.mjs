@@ -4,6 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import path from 'node:path';
+import http from 'node:http';
 import { writeFileSync } from 'node:fs';
 import {
   startServer, api, cli, createAccount, createPlatformKey, createWebhook, getDeliveries, allDeliveries,
@@ -326,4 +327,49 @@ test('deleting an account drops its pending deliveries', async () => {
   await sleep(2000);
   const late = rx.reqs('/acct-del').filter((q) => q.startTime > answeredAt);
   assert.equal(late.length, 0, 'no delivery after the account was deleted');
+});
+
+test('--per-webhook-in-flight caps the requests open to one webhook; another webhook is not held back', async () => {
+  const limited = await startServer({ extraArgs: ['--per-webhook-in-flight', '3'] });
+  // a receiver of our own that counts the requests open at once
+  let open = 0;
+  let maxOpen = 0;
+  let slowDone = 0;
+  let fastDone = 0;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.url === '/fast') {
+        fastDone++;
+        res.end('ok');
+        return;
+      }
+      open++;
+      maxOpen = Math.max(maxOpen, open);
+      setTimeout(() => { open--; slowDone++; res.end('ok'); }, 300);
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${server.address().port}`;
+  try {
+    const a = await createAccount(limited, 'inflight');
+    await createWebhook(limited, a.api_key, { url: `${base}/slow`, events: ['booking.created'] });
+    await createWebhook(limited, a.api_key, { url: `${base}/fast`, events: ['booking.cancelled'] });
+    for (let i = 0; i < 12; i++) {
+      const r = await api(limited, a.api_key, 'POST', '/api/v1/events', { event: 'booking.created', data: { i } });
+      assert.equal(r.status, 202, r.text);
+    }
+    // the slow webhook is saturated (3 open, 9 waiting); the other one still goes at once
+    const t0 = Date.now();
+    const r = await api(limited, a.api_key, 'POST', '/api/v1/events', { event: 'booking.cancelled', data: {} });
+    assert.equal(r.status, 202, r.text);
+    await waitFor(() => fastDone === 1, 10000, { msg: 'the other webhook delivered' });
+    assert.ok(Date.now() - t0 < 900, `the other webhook waited ${Date.now() - t0} ms behind the slow one`);
+    await waitFor(() => slowDone === 12, 20000, { msg: 'all 12 slow deliveries answered' });
+    assert.equal(maxOpen, 3, 'at most --per-webhook-in-flight requests open, and the limit is used');
+  } finally {
+    server.closeAllConnections();
+    server.close();
+    await limited.stop('SIGKILL');
+  }
 });
