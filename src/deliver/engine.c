@@ -255,6 +255,8 @@ static int claim_batch(struct skw_engine *e, size_t *n_got, size_t *limit)
 	if (rc)
 		goto out;
 	*n_got = n_works;
+	for (size_t i = 0; i < n_works; i++)
+		skw_engine_sign(e, &works[i]);
 
 	/* Count them and hand them over, unless we are stopping, a webhook was
 	 * deleted meanwhile, or they no longer fit. */

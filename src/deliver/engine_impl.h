@@ -155,6 +155,9 @@ void *skw_engine_curl_main(void *arg);
  * said otherwise). */
 int skw_engine_slot_inc(struct skw_engine *e, const char *webhook_id);
 void skw_engine_slot_dec(struct skw_engine *e, const char *webhook_id);
+/* Signs w (w->sig) unless it is signed already; any thread, no lock. On
+ * failure w->sig stays "" and the send thread reports the error. */
+void skw_engine_sign(const struct skw_engine *e, struct skw_work *w);
 /* True when one more job of webhook_id fits both in-flight limits. */
 bool skw_engine_has_room(const struct skw_engine *e, const char *webhook_id);
 /* A job from the free list or a new one (NULL: out of memory). */

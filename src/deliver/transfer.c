@@ -260,12 +260,9 @@ static void build_headers(struct job *j, const char *sig)
 static void job_start(struct skw_engine *e, struct job *j, struct job **oh, struct job **ot)
 {
 	const struct skw_work *w = &j->work;
-	char secret[SKW_SECRET_MAX];
-	char sig[SKW_SIG_HEX_LEN + 1];
 	int timeout_s = w->timeout_s > 0 ? w->timeout_s : 30;
 	CURLcode cc = CURLE_OK;
 	CURL *h;
-	int rc;
 
 	j->e = e;
 	j->started_at = skw_now_ms();
@@ -292,16 +289,12 @@ static void job_start(struct skw_engine *e, struct job *j, struct job **oh, stru
 		job_fail_early(e, j, "invalid event name", oh, ot);
 		return;
 	}
-	rc = skw_secret_open(e->cfg.keyring, w->webhook_id, w->secret_enc, w->secret_enc_len,
-			     secret);
-	if (rc) {
+	skw_engine_sign(e, &j->work); /* signed already unless a test send */
+	if (!w->sig[0]) {
 		job_fail_early(e, j, "signing secret could not be decrypted", oh, ot);
 		return;
 	}
-	skw_sign_hex(secret, w->body ? w->body : "", w->body_len, sig);
-	sodium_memzero(secret, sizeof(secret));
-	build_headers(j, sig);
-	sodium_memzero(sig, sizeof(sig));
+	build_headers(j, w->sig);
 
 	h = pool_get(e);
 	if (!h) {

@@ -208,6 +208,9 @@ struct skw_work {
 	int max_attempts; /* 1 + the webhook's retry_attempts now */
 	bool is_test;     /* a test send: never queued, never retried */
 	int64_t lease_until;
+	/* the X-Webhook-Signature value (hex HMAC-SHA256 of body): "" from the
+	 * store; the engine fills it off its send thread (skw_engine_sign) */
+	char sig[65];
 };
 void skw_work_cleanup(struct skw_work *w);
 void skw_works_free(struct skw_work *w, size_t n);
