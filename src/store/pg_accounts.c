@@ -82,9 +82,17 @@ static int do_account_delete(struct pg_conn *c, void *arg)
 	PGresult *r;
 	int rc;
 
-	/* the foreign keys cascade to everything the account owns */
+	/* one statement (atomic without a transaction): the queue, log and
+	 * events have no foreign keys (pg_schema.c, migration 3); the foreign
+	 * keys cascade to the rest the account owns */
 	pg_p_text(&p, j->id);
-	rc = pg_exec(c, "DELETE FROM accounts WHERE id = $1", &p, &r);
+	rc = pg_exec(c,
+		     "WITH w AS (SELECT id FROM webhooks WHERE account_id = $1),"
+		     " dq AS (DELETE FROM queue WHERE webhook_id IN (SELECT id FROM w)),"
+		     " da AS (DELETE FROM attempts WHERE webhook_id IN (SELECT id FROM w)),"
+		     " de AS (DELETE FROM events WHERE account_id = $1)"
+		     " DELETE FROM accounts WHERE id = $1",
+		     &p, &r);
 	if (rc)
 		return rc;
 	rc = pg_changes(r) ? 0 : SKW_ENOTFOUND;
@@ -462,13 +470,20 @@ static int do_webhook_delete(struct pg_conn *c, void *arg)
 	PGresult *r;
 	int rc;
 
-	/* cascades to the webhook's queue rows and log */
+	/* with its queue rows and log (no foreign keys: pg_schema.c), in one
+	 * statement */
 	pg_p_text(&p, j->id);
 	pg_p_text(&p, j->account_id);
-	rc = pg_exec(c, "DELETE FROM webhooks WHERE id = $1 AND account_id = $2", &p, &r);
+	rc = pg_exec(c,
+		     "WITH d AS (DELETE FROM webhooks WHERE id = $1 AND account_id = $2"
+		     " RETURNING id),"
+		     " dq AS (DELETE FROM queue WHERE webhook_id IN (SELECT id FROM d)),"
+		     " da AS (DELETE FROM attempts WHERE webhook_id IN (SELECT id FROM d))"
+		     " SELECT count(*) FROM d",
+		     &p, &r);
 	if (rc)
 		return rc;
-	rc = pg_changes(r) ? 0 : SKW_ENOTFOUND;
+	rc = pg_i64(r, 0, 0) ? 0 : SKW_ENOTFOUND;
 	PQclear(r);
 	return rc;
 }

@@ -3,6 +3,13 @@
  * parameters, array literals, running a statement and mapping its errors,
  * and reading text-format results.
  *
+ * Every statement goes out in libpq pipeline mode with whatever the same
+ * round trip can carry: a pending BEGIN before it, its Parse the first time
+ * this session sees its text (then it is a named prepared statement, parsed
+ * and planned once per session instead of once per call), and a COMMIT
+ * after it (pg_exec_commit). The cache of prepared statements belongs to the
+ * struct pg_conn: store_pg.c clears it whenever the session is replaced.
+ *
  * Errors are logged with their SQLSTATE and primary message only: never a
  * bound value, never the DETAIL (which can quote row values).
  */
@@ -219,8 +226,9 @@ static int map_error(struct pg_conn *c, PGresult *r)
 		return SKW_ECONFLICT;
 	if (!strcmp(st, "23503"))
 		return SKW_ENOTFOUND;
+	/* 26000: a prepared statement is gone (exec() and pg_run try again) */
 	if (!strcmp(st, "40001") || !strcmp(st, "40P01") || !strcmp(st, "55P03") ||
-	    !strcmp(st, "57014"))
+	    !strcmp(st, "57014") || !strcmp(st, "26000"))
 		return SKW_EUNAVAIL;
 	if (!strcmp(st, "54000") || !strcmp(st, "22001"))
 		return SKW_ETOOBIG;
@@ -230,34 +238,204 @@ static int map_error(struct pg_conn *c, PGresult *r)
 	return SKW_EIO;
 }
 
-int pg_exec(struct pg_conn *c, const char *sql, struct pg_params *p, PGresult **out)
+/* ---- the statement cache --------------------------------------------- */
+
+/* FNV-1a: the key of a statement is its text (SQL may be built at run time,
+ * so its address proves nothing). */
+static uint64_t sql_hash(const char *sql)
 {
-	ExecStatusType est;
-	PGresult *r;
+	uint64_t h = 14695981039346656037ULL;
+
+	for (const unsigned char *q = (const unsigned char *)sql; *q; q++)
+		h = (h ^ *q) * 1099511628211ULL;
+	return h;
+}
+
+static struct pg_stmt *stmt_find(struct pg_conn *c, const char *sql, uint64_t hash)
+{
+	for (size_t i = 0; i < c->n_stmts; i++) {
+		if (c->stmts[i].hash == hash && !strcmp(c->stmts[i].sql, sql))
+			return &c->stmts[i];
+	}
+	return NULL;
+}
+
+void pg_stmts_clear(struct pg_conn *c)
+{
+	for (size_t i = 0; i < c->n_stmts; i++)
+		free(c->stmts[i].sql);
+	c->n_stmts = 0;
+	/* next_id goes on: a name the server may still hold is never reused */
+}
+
+/* ---- statements ------------------------------------------------------ */
+
+/* What one round trip carries, in order; each but the statement optional. */
+enum cmd { CMD_BEGIN, CMD_PARSE, CMD_STMT, CMD_COMMIT };
+
+/*
+ * Sends the commands and a Sync, then reads every result up to the Sync.
+ * After an error the server skips the rest up to the Sync (their results
+ * are PGRES_PIPELINE_ABORTED): a failed statement is never committed.
+ * *err gets the first failed command's result, *stmt the statement's when
+ * it succeeded; *is_parsed tells whether the Parse succeeded. false when
+ * the connection failed before the Sync came back.
+ */
+static bool run_pipeline(struct pg_conn *c, const enum cmd *cmds, int n_cmds, const char *name,
+			 const char *sql, const struct pg_params *p, PGresult **stmt,
+			 PGresult **err, bool *is_parsed)
+{
+	int n = p ? p->n : 0;
+	bool is_sent = PQenterPipelineMode(c->pg) == 1;
+	int k = 0; /* the command whose results come next */
+
+	for (int i = 0; i < n_cmds && is_sent; i++) {
+		switch (cmds[i]) {
+		case CMD_BEGIN:
+			is_sent = PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+			break;
+		case CMD_PARSE:
+			is_sent = PQsendPrepare(c->pg, name, sql, n, NULL);
+			break;
+		case CMD_STMT:
+			is_sent = name ? PQsendQueryPrepared(c->pg, name, n, p ? p->values : NULL,
+							     p ? p->lengths : NULL,
+							     p ? p->formats : NULL, 0)
+				       : PQsendQueryParams(c->pg, sql, n, NULL,
+							   p ? p->values : NULL,
+							   p ? p->lengths : NULL,
+							   p ? p->formats : NULL, 0);
+			break;
+		case CMD_COMMIT:
+			is_sent = PQsendQueryParams(c->pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
+			break;
+		}
+	}
+	if (!is_sent || PQpipelineSync(c->pg) != 1)
+		return false; /* the caller drops the connection: no need to drain it */
+	for (;;) {
+		PGresult *r = PQgetResult(c->pg);
+		ExecStatusType est;
+
+		if (!r) {
+			/* the end of one command's results; more NULLs than
+			 * commands means the Sync will never come */
+			if (++k > n_cmds || PQstatus(c->pg) != CONNECTION_OK)
+				return false;
+			continue;
+		}
+		est = PQresultStatus(r);
+		if (est == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			break;
+		}
+		if (est == PGRES_COMMAND_OK || est == PGRES_TUPLES_OK) {
+			if (k < n_cmds && cmds[k] == CMD_PARSE)
+				*is_parsed = true;
+			else
+				c->n_ok++;
+			if (k < n_cmds && cmds[k] == CMD_STMT && !*stmt) {
+				*stmt = r;
+				continue;
+			}
+		} else if (est != PGRES_PIPELINE_ABORTED && !*err) {
+			*err = r;
+			continue;
+		}
+		PQclear(r);
+	}
+	return PQexitPipelineMode(c->pg) == 1;
+}
+
+static int exec_once(struct pg_conn *c, const char *sql, struct pg_params *p, PGresult **out,
+		     bool is_commit, bool *is_gone)
+{
+	uint64_t hash = c->is_cache_on ? sql_hash(sql) : 0;
+	struct pg_stmt *st = c->is_cache_on ? stmt_find(c, sql, hash) : NULL;
+	bool is_parse = c->is_cache_on && !st && c->n_stmts < PG_STMT_MAX;
+	bool is_parsed = false;
+	PGresult *stmt = NULL, *err = NULL;
+	enum cmd cmds[4];
+	int n_cmds = 0, rc;
+	char name[16];
+
+	*is_gone = false;
+	if (st || is_parse)
+		snprintf(name, sizeof(name), "s%u", st ? st->id : c->next_id);
+	if (c->is_begin_pending)
+		cmds[n_cmds++] = CMD_BEGIN;
+	if (is_parse)
+		cmds[n_cmds++] = CMD_PARSE;
+	cmds[n_cmds++] = CMD_STMT;
+	if (is_commit)
+		cmds[n_cmds++] = CMD_COMMIT;
+	c->is_begin_pending = false;
+
+	if (!run_pipeline(c, cmds, n_cmds, st || is_parse ? name : NULL, sql, p, &stmt, &err,
+			  &is_parsed)) {
+		/* in the middle of a pipeline: this session is unusable */
+		PQclear(stmt);
+		rc = map_error(c, err);
+		c->is_broken = true;
+		PQclear(err);
+		return rc;
+	}
+	if (is_parsed) {
+		char *copy = skw_strdup(sql);
+
+		/* without the copy the statement stays on the server unused:
+		 * harmless, and its name is never given out again */
+		if (copy)
+			c->stmts[c->n_stmts++] = (struct pg_stmt){hash, copy, c->next_id};
+		c->next_id++;
+	}
+	if (err) {
+		PQclear(stmt);
+		rc = map_error(c, err);
+		/* 26000: our named statement is gone (DISCARD ALL, or a proxy
+		 * moved us to another server session): forget them all */
+		*is_gone = st && !strcmp(c->sqlstate, "26000");
+		if (*is_gone)
+			pg_stmts_clear(c);
+		PQclear(err);
+		return rc;
+	}
+	if (is_commit)
+		c->is_committed = true;
+	if (out)
+		*out = stmt;
+	else
+		PQclear(stmt);
+	return 0;
+}
+
+static int exec(struct pg_conn *c, const char *sql, struct pg_params *p, PGresult **out,
+		bool is_commit)
+{
+	bool is_gone = false;
 	int rc;
 
 	if (out)
 		*out = NULL;
 	if (p && p->is_oom)
 		return SKW_ENOMEM;
-	r = PQexecParams(c->pg, sql, p ? p->n : 0, NULL, p ? p->values : NULL,
-			 p ? p->lengths : NULL, p ? p->formats : NULL, 0);
-	est = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-	if (est == PGRES_COMMAND_OK || est == PGRES_TUPLES_OK) {
-		c->n_ok++;
-		if (out)
-			*out = r;
-		else
-			PQclear(r);
-		return 0;
-	}
-	if (!r && PQstatus(c->pg) == CONNECTION_OK) {
-		PQclear(r);
-		return SKW_ENOMEM;
-	}
-	rc = map_error(c, r);
-	PQclear(r);
+	rc = exec_once(c, sql, p, out, is_commit, &is_gone);
+	/* outside a transaction nothing else was lost: prepare it again, once;
+	 * inside one the transaction is aborted, and pg_run runs the job again
+	 * (SKW_EUNAVAIL with sqlstate 26000) */
+	if (is_gone && PQtransactionStatus(c->pg) == PQTRANS_IDLE)
+		rc = exec_once(c, sql, p, out, is_commit, &is_gone);
 	return rc;
+}
+
+int pg_exec(struct pg_conn *c, const char *sql, struct pg_params *p, PGresult **out)
+{
+	return exec(c, sql, p, out, false);
+}
+
+int pg_exec_commit(struct pg_conn *c, const char *sql, struct pg_params *p, PGresult **out)
+{
+	return exec(c, sql, p, out, c->is_tx);
 }
 
 long long pg_changes(PGresult *r)

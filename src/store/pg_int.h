@@ -9,13 +9,20 @@
  * BEGIN ... COMMIT, and returns the connection. A job only touches its
  * connection, its argument and memory the blocked caller owns.
  *
- * Statements are sent with PQexecParams (unnamed, so they also work behind a
- * transaction-pooling proxy). Results come back in text format; bytea
- * columns as hex (the session sets bytea_output = hex).
+ * Statements go out in libpq pipeline mode (pg_exec.c), so that what one
+ * round trip can carry travels together: the BEGIN of a transaction with the
+ * job's first statement, a statement with its own Parse the first time the
+ * connection runs that SQL text (a named prepared statement, "s1", "s2", ...,
+ * reused for the rest of the session: no parse and plan per call), and the
+ * job's last statement with the COMMIT (pg_exec_commit). Behind a
+ * transaction-pooling proxy without prepared-statement support the URL says
+ * statement_cache=off, and every statement is sent unnamed. Results come back
+ * in text format; bytea columns as hex (the session sets bytea_output = hex).
  */
 #ifndef SKW_STORE_PG_INT_H
 #define SKW_STORE_PG_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,13 +34,39 @@
 /* The channel NOTIFY wakes the other nodes' engines on. */
 #define PG_CHANNEL "skw_work"
 
+/* Prepared statements one connection keeps (more are sent unnamed: a bound
+ * on the server memory SQL built at run time could take). */
+#define PG_STMT_MAX 128
+
+/* A named prepared statement of one session, keyed by its SQL text. */
+struct pg_stmt {
+	uint64_t hash; /* of sql */
+	char *sql;     /* owned copy of the text it was prepared from */
+	unsigned id;   /* its name is "s<id>" */
+};
+
 /* One connection of the pool. Used by one thread at a time. */
 struct pg_conn {
 	PGconn *pg;	  /* NULL: not connected (yet, or after a failure) */
 	bool is_broken;	  /* a statement found the connection dead */
 	int n_ok;	  /* statements that succeeded in the current job */
 	char sqlstate[6]; /* of the last failed statement, "" when none */
+
+	/* the job's transaction (set by pg_run, read by pg_exec) */
+	bool is_tx;	       /* the job runs inside BEGIN ... COMMIT */
+	bool is_begin_pending; /* its BEGIN goes out with the first statement */
+	bool is_committed;     /* pg_exec_commit committed it */
+
+	/* the session's prepared statements (empty for a new session) */
+	bool is_cache_on; /* false: statement_cache=off, all unnamed */
+	struct pg_stmt stmts[PG_STMT_MAX];
+	size_t n_stmts;
+	unsigned next_id; /* never reused within a session */
 };
+
+/* Forgets c's prepared statements (frees the cache). Call when its session
+ * ends, or when the server said one is gone. */
+void pg_stmts_clear(struct pg_conn *c);
 
 typedef int (*pg_job_fn)(struct pg_conn *c, void *arg);
 
@@ -92,6 +125,13 @@ char *pg_array_hex(const unsigned char *const *v, const size_t *len, size_t n);
  * deadlock: try again), SKW_EIO (anything else, logged without values).
  */
 int pg_exec(struct pg_conn *c, const char *sql, struct pg_params *p, PGresult **out);
+/*
+ * pg_exec, then COMMIT in the same round trip: for the last statement of a
+ * job that pg_run runs in a transaction (outside one, plain pg_exec). 0 only
+ * when both succeeded; the job must run nothing after it and return its
+ * result. On an error nothing is committed and pg_run rolls back as usual.
+ */
+int pg_exec_commit(struct pg_conn *c, const char *sql, struct pg_params *p, PGresult **out);
 /* Number of rows a command changed. */
 long long pg_changes(PGresult *r);
 
@@ -116,6 +156,23 @@ void pg_notify(struct pg_conn *c);
  * ignored: idle nodes also poll.
  */
 void pg_wake_others(struct skw_store *s);
+
+/*
+ * Ingests waiting to share one transaction (pg_queue.c; group commit as the
+ * SQLite writer does it). At most max_leaders callers run a batch at once,
+ * each on a pooled connection; the others queue, and the next free leader
+ * takes everything queued (up to a cap) into one transaction.
+ */
+struct ingest_job;
+struct pg_ingest_q {
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* a batch is done: waiters check theirs, or lead */
+	struct ingest_job *head, *tail;
+	int n_leaders;
+	int max_leaders;
+};
+/* The store's queue (store_pg.c owns it). */
+struct pg_ingest_q *pg_ingest_q(struct skw_store *s);
 
 /* ---- the parts ------------------------------------------------------- */
 

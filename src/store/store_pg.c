@@ -22,6 +22,10 @@
  *   failed connect the pool waits (100 ms, doubling to 5 s) before the next
  *   try and answers SKW_EUNAVAIL meanwhile, so callers fail fast while the
  *   database is away and everything recovers by itself when it is back.
+ * - Each connection keeps its own named prepared statements (pg_exec.c),
+ *   unless the URL says statement_cache=off (for a transaction-pooling proxy
+ *   that does not track them); they are forgotten with the session, so a
+ *   reconnected connection starts with none.
  * - One more connection, on its own thread, LISTENs on PG_CHANNEL once
  *   skw_store_set_wakeup() asks for it; a server that does not support
  *   LISTEN leaves the engine polling.
@@ -57,6 +61,7 @@ struct pg_store {
 	struct skw_store base; /* first: the public handle points here */
 	char *conninfo;	       /* owned; may hold a password: never logged */
 	bool is_durable;
+	bool is_cache_on; /* named prepared statements (URL statement_cache) */
 
 	/* the pool: mu guards free_conns, n_free and the backoff state */
 	pthread_mutex_t mu;
@@ -81,7 +86,14 @@ struct pg_store {
 	bool is_listening;
 	pthread_t listener;
 	int stop_pipe[2];
+
+	struct pg_ingest_q ingest_q;
 };
+
+struct pg_ingest_q *pg_ingest_q(struct skw_store *base)
+{
+	return &((struct pg_store *)base)->ingest_q;
+}
 
 /* ---- connections ----------------------------------------------------- */
 
@@ -133,6 +145,12 @@ static PGconn *connect_db(const char *conninfo, bool is_durable, char *err, size
 		return NULL;
 	}
 	PQclear(r);
+	/* Plan every call of a prepared statement for its values, as an
+	 * unnamed one is: a generic plan estimates LIMIT $n and array sizes
+	 * blindly, and the claim's joined its batch to a sequential scan of the
+	 * whole queue (measured). What the cache saves is parsing and analysis.
+	 * PostgreSQL 12+: where it is unknown, the default stays. */
+	PQclear(PQexec(pg, "SET plan_cache_mode = force_custom_plan"));
 	return pg;
 }
 
@@ -145,12 +163,15 @@ static int conn_ready(struct pg_store *s, struct pg_conn *c)
 
 	c->n_ok = 0;
 	c->sqlstate[0] = '\0';
+	c->is_tx = c->is_begin_pending = c->is_committed = false;
+	c->is_cache_on = s->is_cache_on;
 	if (c->pg && !c->is_broken && PQstatus(c->pg) == CONNECTION_OK)
 		return 0;
 	if (c->pg)
 		PQfinish(c->pg);
 	c->pg = NULL;
 	c->is_broken = false;
+	pg_stmts_clear(c); /* they died with the session */
 
 	now = skw_mono_ms();
 	pthread_mutex_lock(&s->mu);
@@ -223,23 +244,33 @@ static void pool_put(struct pg_store *s, struct pg_conn *c)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/*
+ * Runs the job, in a transaction when is_tx. BEGIN is not a round trip of
+ * its own: it goes out with the job's first statement (pg_exec), and a job
+ * may send its last statement with the COMMIT (pg_exec_commit).
+ */
 static int run_once(struct pg_conn *c, pg_job_fn fn, void *arg, bool is_tx)
 {
-	int rc, rc2;
+	int rc;
 
-	if (!is_tx)
-		return fn(c, arg);
-	rc = pg_exec(c, "BEGIN", NULL, NULL);
-	if (rc)
-		return rc;
+	c->is_tx = is_tx;
+	c->is_begin_pending = is_tx;
+	c->is_committed = false;
 	rc = fn(c, arg);
+	if (!is_tx || c->is_committed)
+		return rc;
+	if (c->is_begin_pending) {
+		/* the job sent nothing: there is no transaction to end */
+		c->is_begin_pending = false;
+		return rc;
+	}
+	c->is_tx = false;
 	if (rc) {
 		if (!c->is_broken)
 			pg_exec(c, "ROLLBACK", NULL, NULL);
 		return rc;
 	}
-	rc2 = pg_exec(c, "COMMIT", NULL, NULL);
-	return rc2;
+	return pg_exec(c, "COMMIT", NULL, NULL);
 }
 
 static int run_on(struct skw_store *base, pg_job_fn fn, void *arg, bool is_tx, bool is_engine)
@@ -257,12 +288,14 @@ static int run_on(struct skw_store *base, pg_job_fn fn, void *arg, bool is_tx, b
 			rc = run_once(c, fn, arg, is_tx);
 			if (rc == SKW_EUNAVAIL && attempt < PG_MAX_RETRIES) {
 				/* a dead pooled connection (nothing ran), or a
-				 * deadlock / serialization failure (rolled back) */
+				 * deadlock / serialization failure, or a prepared
+				 * statement gone from the session (rolled back) */
 				if (c->is_broken)
 					is_retry = was_open && !c->n_ok && !attempt;
 				else
 					is_retry = !strcmp(c->sqlstate, "40001") ||
-						   !strcmp(c->sqlstate, "40P01");
+						   !strcmp(c->sqlstate, "40P01") ||
+						   !strcmp(c->sqlstate, "26000");
 			}
 		}
 		pool_put(s, c);
@@ -429,9 +462,10 @@ static void pgs_destroy(struct pg_store *s)
 			skw_warn("store: cannot stop the postgres listener");
 		pthread_join(s->listener, NULL);
 	}
-	for (size_t i = 0; i < s->n_conns; i++) {
+	for (size_t i = 0; s->conns && i < s->n_conns; i++) {
 		if (s->conns[i].pg)
 			PQfinish(s->conns[i].pg);
+		pg_stmts_clear(&s->conns[i]);
 	}
 	if (s->stop_pipe[0] >= 0)
 		close(s->stop_pipe[0]);
@@ -448,6 +482,8 @@ static void pgs_destroy(struct pg_store *s)
 	pthread_cond_destroy(&s->cv);
 	pthread_cond_destroy(&s->ecv);
 	pthread_mutex_destroy(&s->wmu);
+	pthread_mutex_destroy(&s->ingest_q.mu);
+	pthread_cond_destroy(&s->ingest_q.cv);
 	free(s);
 }
 
@@ -468,20 +504,19 @@ static int pgs_ping(struct skw_store *s)
 }
 
 /*
- * Removes our own parameter pool_max_conns=N from a URI query or a
- * keyword string (libpq would reject it) and returns N, or 0 when absent;
- * -1 when its value is not a number from 1 to PG_POOL_MAX.
+ * Removes our own parameter key=value from a URI query or a keyword string
+ * (libpq rejects parameters it does not know) and copies its value to val:
+ * 1 when it was there, 0 when absent, -1 when its value is empty or does not
+ * fit val.
  */
-static int take_pool_size(char *ci)
+static int take_param(char *ci, const char *key, char *val, size_t val_len)
 {
-	static const char key[] = "pool_max_conns";
 	bool is_uri = !strncmp(ci, "postgres://", 11) || !strncmp(ci, "postgresql://", 13);
+	size_t key_len = strlen(key);
 	char *p = ci;
-	long long n;
 
 	while ((p = strstr(p, key))) {
-		char *v = p + sizeof(key) - 1, *end;
-		char num[8];
+		char *v = p + key_len, *end;
 		bool is_start = p == ci || (is_uri ? (p[-1] == '?' || p[-1] == '&')
 						   : (p[-1] == ' ' || p[-1] == '\t'));
 
@@ -495,13 +530,11 @@ static int take_pool_size(char *ci)
 		while (!is_uri && (*v == ' ' || *v == '\t'))
 			v++;
 		end = v + strcspn(v, is_uri ? "&#" : " \t");
-		if (end - v <= 0 || end - v >= (long)sizeof(num))
+		if (end - v <= 0 || (size_t)(end - v) >= val_len)
 			return -1;
-		memcpy(num, v, (size_t)(end - v));
-		num[end - v] = '\0';
-		if (!skw_parse_int(num, 1, PG_POOL_MAX, &n))
-			return -1;
-		/* cut "key=N" and one separator */
+		memcpy(val, v, (size_t)(end - v));
+		val[end - v] = '\0';
+		/* cut "key=value" and one separator */
 		if (is_uri && *end == '&')
 			end++;
 		else if (is_uri && p[-1] == '&')
@@ -509,9 +542,35 @@ static int take_pool_size(char *ci)
 		else if (is_uri && p[-1] == '?' && *end != '&')
 			p--; /* the query is now empty: drop the '?' too */
 		memmove(p, end, strlen(end) + 1);
-		return (int)n;
+		return 1;
 	}
 	return 0;
+}
+
+/* pool_max_conns=N: N, or 0 when absent; -1 when N is not from 1 to
+ * PG_POOL_MAX. */
+static int take_pool_size(char *ci)
+{
+	char num[8];
+	long long n;
+	int rc = take_param(ci, "pool_max_conns", num, sizeof(num));
+
+	if (rc <= 0)
+		return rc;
+	return skw_parse_int(num, 1, PG_POOL_MAX, &n) ? (int)n : -1;
+}
+
+/* statement_cache=on|off (default on): 1 or 0; -1 for anything else. */
+static int take_statement_cache(char *ci)
+{
+	char v[4];
+	int rc = take_param(ci, "statement_cache", v, sizeof(v));
+
+	if (rc <= 0)
+		return rc < 0 ? -1 : 1;
+	if (!strcmp(v, "on"))
+		return 1;
+	return strcmp(v, "off") ? -1 : 0;
 }
 
 static const struct skw_store_ops pg_ops = {
@@ -575,6 +634,8 @@ int skw_store_pg_open(const char *conninfo, bool is_durable, struct skw_store **
 	pthread_cond_init(&s->cv, NULL);
 	pthread_cond_init(&s->ecv, NULL);
 	pthread_mutex_init(&s->wmu, NULL);
+	pthread_mutex_init(&s->ingest_q.mu, NULL);
+	pthread_cond_init(&s->ingest_q.cv, NULL);
 
 	rc = SKW_ENOMEM;
 	s->conninfo = skw_strdup(conninfo);
@@ -586,7 +647,21 @@ int skw_store_pg_open(const char *conninfo, bool is_durable, struct skw_store **
 		rc = SKW_EINVAL;
 		goto out;
 	}
+	switch (take_statement_cache(s->conninfo)) {
+	case 1:
+		s->is_cache_on = true;
+		break;
+	case 0:
+		break;
+	default:
+		snprintf(err, err_len, "statement_cache must be on or off");
+		rc = SKW_EINVAL;
+		goto out;
+	}
 	s->n_conns = n_pool ? (size_t)n_pool : PG_POOL_DEFAULT;
+	/* half the API's connections commit ingests: the rest serve the reads
+	 * every request makes (the API key) and the other writes */
+	s->ingest_q.max_leaders = s->n_conns > 2 ? (int)(s->n_conns - 1) / 2 : 1;
 	s->conns = calloc(s->n_conns, sizeof(*s->conns));
 	s->free_conns = calloc(s->n_conns, sizeof(*s->free_conns));
 	if (!s->conns || !s->free_conns)
@@ -597,6 +672,8 @@ int skw_store_pg_open(const char *conninfo, bool is_durable, struct skw_store **
 		goto out;
 	}
 	/* the first connection: fails fast on a wrong URL, and migrates */
+	for (size_t i = 0; i < s->n_conns; i++)
+		s->conns[i].is_cache_on = s->is_cache_on;
 	s->conns[0].pg = connect_db(s->conninfo, is_durable, err, err_len);
 	if (!s->conns[0].pg) {
 		rc = SKW_EUNAVAIL;
