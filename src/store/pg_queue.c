@@ -462,12 +462,20 @@ static int do_claim(struct pg_conn *c, void *arg)
 	pg_p_int(&p, o->lease_margin_ms);
 	pg_p_text(&p, o->node_id);
 	rc = pg_exec(c,
+		     /* per webhook: the due unleased rows (queue_ready) and the
+		      * rows whose lease ran out (queue_leased), each an index
+		      * range: one scan of (webhook_id, next_attempt_at) stepped
+		      * over every delivery in flight, which hand-offs lease */
 		     "WITH cand AS (SELECT c.delivery_id FROM webhooks w CROSS JOIN LATERAL"
-		     " (SELECT q.delivery_id, q.next_attempt_at FROM queue q"
-		     "  WHERE q.webhook_id = w.id AND q.next_attempt_at <= $1"
-		     "  AND (q.lease_until IS NULL OR q.lease_until <= $1)"
-		     "  ORDER BY q.next_attempt_at, q.delivery_id LIMIT $2"
-		     "  FOR UPDATE OF q SKIP LOCKED) c"
+		     " (SELECT * FROM (SELECT q.delivery_id, q.next_attempt_at FROM queue q"
+		     "   WHERE q.webhook_id = w.id AND q.lease_until IS NULL"
+		     "   AND q.next_attempt_at <= $1 ORDER BY q.next_attempt_at, q.delivery_id"
+		     "   LIMIT $2 FOR UPDATE OF q SKIP LOCKED) ready"
+		     "  UNION ALL SELECT * FROM (SELECT q.delivery_id, q.next_attempt_at"
+		     "   FROM queue q WHERE q.webhook_id = w.id AND q.lease_until <= $1"
+		     "   AND q.next_attempt_at <= $1 ORDER BY q.next_attempt_at, q.delivery_id"
+		     "   LIMIT $2 FOR UPDATE OF q SKIP LOCKED) expired"
+		     "  ORDER BY 2, 1 LIMIT $2) c"
 		     " WHERE w.enabled AND NOT (w.id = ANY ($4::text[]))"
 		     " ORDER BY c.next_attempt_at, c.delivery_id LIMIT $3)"
 		     " UPDATE queue q SET lease_until = $1 + w.timeout_s * 1000::bigint + $5,"
@@ -557,58 +565,12 @@ struct complete_job {
 	size_t n;
 	const char *const *ids;
 	const char *node_id;
-	bool *is_live; /* per result: apply it (not stale, not a duplicate) */
 };
 
-/* Locks the batch's queue rows and marks the results that still apply. */
-static int complete_check(struct pg_conn *c, struct complete_job *j)
+/* Writes a batch of results in one statement (with the COMMIT). */
+static int do_complete(struct pg_conn *c, void *arg)
 {
-	const char **ids = calloc(j->n, sizeof(*ids));
-	struct pg_params p = {0};
-	PGresult *r = NULL;
-	size_t n_ids = 0;
-	int rc;
-
-	if (!ids)
-		return SKW_ENOMEM;
-	for (size_t i = 0; i < j->n; i++) {
-		if (!j->r[i].work->is_test)
-			ids[n_ids++] = j->r[i].work->delivery_id;
-	}
-	if (!n_ids) {
-		free(ids);
-		return 0;
-	}
-	pg_p_own(&p, pg_array_text(ids, n_ids));
-	free(ids);
-	rc = pg_exec(
-	    c,
-	    "SELECT delivery_id, attempts_made FROM queue WHERE delivery_id = ANY ($1::text[])"
-	    " ORDER BY delivery_id FOR UPDATE",
-	    &p, &r);
-	pg_params_free(&p);
-	if (rc)
-		return rc;
-	for (int row = 0; row < PQntuples(r); row++) {
-		const char *id = PQgetvalue(r, row, 0);
-		int64_t made = pg_i64(r, row, 1);
-
-		/* the first result of a delivery that fits; a duplicate is stale */
-		for (size_t i = 0; i < j->n; i++) {
-			const struct skw_work *w = j->r[i].work;
-
-			if (!w->is_test && !strcmp(w->delivery_id, id) && made + 1 == w->attempt) {
-				j->is_live[i] = true;
-				break;
-			}
-		}
-	}
-	PQclear(r);
-	return 0;
-}
-
-static int complete_apply(struct pg_conn *c, struct complete_job *j)
-{
+	struct complete_job *j = arg;
 	size_t n = 0;
 	const char **dlv = calloc(j->n, sizeof(*dlv)), **evt = calloc(j->n, sizeof(*evt));
 	const char **wh = calloc(j->n, sizeof(*wh)), **acct = calloc(j->n, sizeof(*acct));
@@ -625,8 +587,6 @@ static int complete_apply(struct pg_conn *c, struct complete_job *j)
 		const struct skw_attempt_result *r = &j->r[i];
 		const struct skw_work *w = r->work;
 
-		if (!j->is_live[i])
-			continue;
 		dlv[n] = w->delivery_id;
 		evt[n] = w->event_id;
 		wh[n] = w->webhook_id;
@@ -660,30 +620,40 @@ static int complete_apply(struct pg_conn *c, struct complete_job *j)
 	for (size_t k = 0; k < 8; k++)
 		pg_p_own(&p, pg_array_int(nums + k * j->n, n));
 	/*
-	 * One statement: the attempts go to the log (a test send's only when
-	 * its webhook still exists), final deliveries leave the queue, the
-	 * others are rescheduled with their lease cleared. It is the job's
-	 * last, so the COMMIT goes with it.
+	 * One statement, the job's last, so the COMMIT goes with it. A result
+	 * applies only while its delivery still waits for exactly this attempt
+	 * (attempts_made = attempt - 1): a stale or repeated one changes
+	 * nothing. The rows are locked by the DELETE and UPDATE themselves (a
+	 * concurrent change is re-checked against that condition), in
+	 * delivery_id order (r is sorted), so two nodes cannot deadlock over
+	 * a batch. Final deliveries leave the queue, the others are
+	 * rescheduled with their lease cleared, and the attempts that applied
+	 * go to the log: a test send's while its webhook exists (no foreign
+	 * key, pg_schema.c), as do the others.
 	 */
 	rc = pg_exec_commit(c,
-		     "WITH r AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[],"
-		     "  $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::int[],"
-		     "  $10::int[], $11::bigint[], $12::bigint[], $13::int[], $14::bigint[],"
-		     "  $15::int[]) AS r(dlv, evt, wh, acct, name, err, resp, attempt, max_att,"
-		     "  code, started, dur, ok, next_at, is_test)),"
+		     "WITH r AS (SELECT DISTINCT ON (dlv, attempt) * FROM unnest($1::text[],"
+		     "  $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
+		     "  $8::int[], $9::int[], $10::int[], $11::bigint[], $12::bigint[],"
+		     "  $13::int[], $14::bigint[], $15::int[]) WITH ORDINALITY AS r(dlv, evt, wh,"
+		     "  acct, name, err, resp, attempt, max_att, code, started, dur, ok, next_at,"
+		     "  is_test, ord) ORDER BY dlv, attempt, ord),"
 		     " gone AS (DELETE FROM queue q USING r WHERE q.delivery_id = r.dlv"
-		     "  AND r.is_test = 0 AND r.next_at = 0),"
+		     "  AND r.is_test = 0 AND r.next_at = 0 AND q.attempts_made = r.attempt - 1"
+		     "  RETURNING r.dlv, r.attempt),"
 		     " moved AS (UPDATE queue q SET attempts_made = r.attempt,"
 		     "  next_attempt_at = r.next_at, lease_until = NULL, lease_owner = NULL"
-		     "  FROM r WHERE q.delivery_id = r.dlv AND r.is_test = 0 AND r.next_at <> 0)"
+		     "  FROM r WHERE q.delivery_id = r.dlv AND r.is_test = 0 AND r.next_at <> 0"
+		     "  AND q.attempts_made = r.attempt - 1 RETURNING r.dlv, r.attempt)"
 		     " INSERT INTO attempts (delivery_id, event_id, webhook_id, account_id, event,"
 		     "  attempt_no, max_attempts, status_code, response, error, started_at,"
 		     "  duration_ms, delivered_at, success)"
 		     " SELECT dlv, evt, wh, acct, name, attempt, max_att, nullif(code, 0),"
 		     "  decode(resp, 'hex'), err, started, dur,"
 		     "  CASE WHEN ok <> 0 THEN started + dur END, ok <> 0 FROM r"
-		     /* no foreign key (pg_schema.c): a deleted webhook logs nothing */
-		     " WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.id = r.wh)",
+		     " WHERE (r.is_test <> 0 OR (r.dlv, r.attempt) IN (SELECT * FROM gone"
+		     "  UNION ALL SELECT * FROM moved))"
+		     "  AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = r.wh)",
 		     &p, NULL);
 	pg_params_free(&p);
 out:
@@ -699,26 +669,9 @@ out:
 	return rc;
 }
 
-static int do_complete(struct pg_conn *c, void *arg)
-{
-	struct complete_job *j = arg;
-	int rc;
-
-	memset(j->is_live, 0, j->n * sizeof(*j->is_live));
-	rc = complete_check(c, j);
-	if (rc)
-		return rc;
-	for (size_t i = 0; i < j->n; i++) {
-		if (j->r[i].work->is_test)
-			j->is_live[i] = true;
-	}
-	return complete_apply(c, j);
-}
-
 int pg_complete(struct skw_store *s, const struct skw_attempt_result *r, size_t n)
 {
 	struct complete_job j = {.r = r, .n = n};
-	int rc;
 
 	for (size_t i = 0; i < n; i++) {
 		if (!r[i].work)
@@ -726,12 +679,7 @@ int pg_complete(struct skw_store *s, const struct skw_attempt_result *r, size_t 
 	}
 	if (!n)
 		return 0;
-	j.is_live = calloc(n, sizeof(*j.is_live));
-	if (!j.is_live)
-		return SKW_ENOMEM;
-	rc = pg_run_engine(s, do_complete, &j, true);
-	free(j.is_live);
-	return rc;
+	return pg_run_engine(s, do_complete, &j, true);
 }
 
 static int do_release(struct pg_conn *c, void *arg)

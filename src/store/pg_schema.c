@@ -150,12 +150,12 @@ static const char *const migrations[] = {
     "ALTER TABLE attempts DROP CONSTRAINT IF EXISTS attempts_webhook_id_fkey;"
     "ALTER TABLE events DROP CONSTRAINT IF EXISTS events_account_id_fkey;",
 
-    /* 4: the unleased deliveries of each webhook, oldest first: next_due
-     * (and the time to wake) read one entry per webhook, instead of
-     * stepping over every delivery in flight (handed-off rows are leased
-     * from their insert, so they never enter this index) */
-    "CREATE INDEX IF NOT EXISTS queue_ready ON queue(webhook_id, next_attempt_at)"
-    " WHERE lease_until IS NULL",
+    /* 4: the unleased deliveries of each webhook, oldest first: claims and
+     * next_due read them without stepping over every delivery in flight
+     * (handed-off rows are leased from their insert, so they never enter
+     * this index) */
+    "CREATE INDEX IF NOT EXISTS queue_ready ON queue(webhook_id, next_attempt_at,"
+    " delivery_id) WHERE lease_until IS NULL",
 };
 
 /* Applied after migration 1 when the server accepts them; optional. */
