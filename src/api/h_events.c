@@ -82,8 +82,8 @@ enum MHD_Result skw_h_events(struct skw_req *r, char **seg, size_t n_seg)
 	ev.body_len = p.body_len;
 	ev.idem_key = idem;
 	if (idem) /* what a replay is compared with */
-		crypto_generichash(ev.req_hash, sizeof(ev.req_hash),
-				   (const unsigned char *)r->body, r->body_len, NULL, 0);
+		crypto_generichash(ev.req_hash, sizeof(ev.req_hash), (const unsigned char *)r->body,
+				   r->body_len, NULL, 0);
 	if (skw_engine_handoff_begin(r->api->cfg.engine, &ho))
 		ev.handoff = &ho.in;
 	rc = skw_store_event_ingest(r->api->cfg.store, &ev, &out);

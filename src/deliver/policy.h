@@ -16,7 +16,7 @@
 #define SKW_RETRY_AFTER_CAP_MS (24 * 3600 * 1000LL) /* longest Retry-After honoured */
 #define SKW_RESPONSE_MAX (64 * 1024)		    /* body bytes read before the transfer is cut */
 #define SKW_RESPONSE_KEEP 1024			    /* body bytes kept for the log */
-#define SKW_RECV_BUFFER 1024			    /* libcurl's receive buffer per transfer (its minimum) */
+#define SKW_RECV_BUFFER 1024 /* libcurl's receive buffer per transfer (its minimum) */
 
 /*
  * Delay in ms before the attempt after failed attempt number attempt

@@ -289,9 +289,9 @@ struct webhook_job {
 	"SELECT w.id, w.account_id, w.name, w.url, w.events, w.timeout_s, w.retry_attempts,"       \
 	" w.enabled, w.secret_enc, w.created_at, w.updated_at, l.success, l.status_code,"          \
 	" l.started_at FROM webhooks w LEFT JOIN LATERAL (SELECT * FROM ((SELECT a.success,"       \
-	" a.status_code, a.started_at FROM attempts a WHERE a.webhook_id = w.id AND a.success"    \
+	" a.status_code, a.started_at FROM attempts a WHERE a.webhook_id = w.id AND a.success"     \
 	" ORDER BY a.started_at DESC LIMIT 1) UNION ALL (SELECT a.success, a.status_code,"         \
-	" a.started_at FROM attempts a WHERE a.webhook_id = w.id AND NOT a.success"               \
+	" a.started_at FROM attempts a WHERE a.webhook_id = w.id AND NOT a.success"                \
 	" ORDER BY a.started_at DESC LIMIT 1)) x ORDER BY started_at DESC LIMIT 1) l ON true"
 
 static int fill_webhook(PGresult *r, int row, struct skw_webhook *w)

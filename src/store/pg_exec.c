@@ -298,13 +298,13 @@ static bool run_pipeline(struct pg_conn *c, const enum cmd *cmds, int n_cmds, co
 			is_sent = PQsendPrepare(c->pg, name, sql, n, NULL);
 			break;
 		case CMD_STMT:
-			is_sent = name ? PQsendQueryPrepared(c->pg, name, n, p ? p->values : NULL,
-							     p ? p->lengths : NULL,
-							     p ? p->formats : NULL, 0)
-				       : PQsendQueryParams(c->pg, sql, n, NULL,
-							   p ? p->values : NULL,
-							   p ? p->lengths : NULL,
-							   p ? p->formats : NULL, 0);
+			is_sent = name
+				      ? PQsendQueryPrepared(c->pg, name, n, p ? p->values : NULL,
+							    p ? p->lengths : NULL,
+							    p ? p->formats : NULL, 0)
+				      : PQsendQueryParams(c->pg, sql, n, NULL, p ? p->values : NULL,
+							  p ? p->lengths : NULL,
+							  p ? p->formats : NULL, 0);
 			break;
 		case CMD_COMMIT:
 			is_sent = PQsendQueryParams(c->pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);

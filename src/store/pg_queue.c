@@ -45,11 +45,11 @@ struct ingest_job {
 	struct skw_event_out *out;
 	struct skw_work *works; /* handed off (ev->handoff took them) */
 	size_t n_works;
-	bool is_left;	  /* some delivery was not handed off: wake the others */
-	bool is_batched;  /* runs inside a batch: the batch commits */
+	bool is_left;		 /* some delivery was not handed off: wake the others */
+	bool is_batched;	 /* runs inside a batch: the batch commits */
 	struct ingest_job *next; /* in the batch queue, then in its batch */
-	bool is_done;	  /* under the queue's mu */
-	int rc;		  /* the outcome, once is_done */
+	bool is_done;		 /* under the queue's mu */
+	int rc;			 /* the outcome, once is_done */
 };
 
 #define INGEST_BATCH_MAX 64
@@ -304,8 +304,7 @@ static int do_ingest_batch(struct pg_conn *c, void *arg)
  * is gone, its event is too big): the others may go on without it. */
 static bool is_own_error(int rc)
 {
-	return rc == SKW_ENOTFOUND || rc == SKW_ECONFLICT || rc == SKW_EINVAL ||
-	       rc == SKW_ETOOBIG;
+	return rc == SKW_ENOTFOUND || rc == SKW_ECONFLICT || rc == SKW_EINVAL || rc == SKW_ETOOBIG;
 }
 
 /* Runs a list of ingests in one transaction. When one of them fails, the
@@ -631,30 +630,31 @@ static int do_complete(struct pg_conn *c, void *arg)
 	 * go to the log: a test send's while its webhook exists (no foreign
 	 * key, pg_schema.c), as do the others.
 	 */
-	rc = pg_exec_commit(c,
-		     "WITH r AS (SELECT DISTINCT ON (dlv, attempt) * FROM unnest($1::text[],"
-		     "  $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
-		     "  $8::int[], $9::int[], $10::int[], $11::bigint[], $12::bigint[],"
-		     "  $13::int[], $14::bigint[], $15::int[]) WITH ORDINALITY AS r(dlv, evt, wh,"
-		     "  acct, name, err, resp, attempt, max_att, code, started, dur, ok, next_at,"
-		     "  is_test, ord) ORDER BY dlv, attempt, ord),"
-		     " gone AS (DELETE FROM queue q USING r WHERE q.delivery_id = r.dlv"
-		     "  AND r.is_test = 0 AND r.next_at = 0 AND q.attempts_made = r.attempt - 1"
-		     "  RETURNING r.dlv, r.attempt),"
-		     " moved AS (UPDATE queue q SET attempts_made = r.attempt,"
-		     "  next_attempt_at = r.next_at, lease_until = NULL, lease_owner = NULL"
-		     "  FROM r WHERE q.delivery_id = r.dlv AND r.is_test = 0 AND r.next_at <> 0"
-		     "  AND q.attempts_made = r.attempt - 1 RETURNING r.dlv, r.attempt)"
-		     " INSERT INTO attempts (delivery_id, event_id, webhook_id, account_id, event,"
-		     "  attempt_no, max_attempts, status_code, response, error, started_at,"
-		     "  duration_ms, delivered_at, success)"
-		     " SELECT dlv, evt, wh, acct, name, attempt, max_att, nullif(code, 0),"
-		     "  decode(resp, 'hex'), err, started, dur,"
-		     "  CASE WHEN ok <> 0 THEN started + dur END, ok <> 0 FROM r"
-		     " WHERE (r.is_test <> 0 OR (r.dlv, r.attempt) IN (SELECT * FROM gone"
-		     "  UNION ALL SELECT * FROM moved))"
-		     "  AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = r.wh)",
-		     &p, NULL);
+	rc = pg_exec_commit(
+	    c,
+	    "WITH r AS (SELECT DISTINCT ON (dlv, attempt) * FROM unnest($1::text[],"
+	    "  $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
+	    "  $8::int[], $9::int[], $10::int[], $11::bigint[], $12::bigint[],"
+	    "  $13::int[], $14::bigint[], $15::int[]) WITH ORDINALITY AS r(dlv, evt, wh,"
+	    "  acct, name, err, resp, attempt, max_att, code, started, dur, ok, next_at,"
+	    "  is_test, ord) ORDER BY dlv, attempt, ord),"
+	    " gone AS (DELETE FROM queue q USING r WHERE q.delivery_id = r.dlv"
+	    "  AND r.is_test = 0 AND r.next_at = 0 AND q.attempts_made = r.attempt - 1"
+	    "  RETURNING r.dlv, r.attempt),"
+	    " moved AS (UPDATE queue q SET attempts_made = r.attempt,"
+	    "  next_attempt_at = r.next_at, lease_until = NULL, lease_owner = NULL"
+	    "  FROM r WHERE q.delivery_id = r.dlv AND r.is_test = 0 AND r.next_at <> 0"
+	    "  AND q.attempts_made = r.attempt - 1 RETURNING r.dlv, r.attempt)"
+	    " INSERT INTO attempts (delivery_id, event_id, webhook_id, account_id, event,"
+	    "  attempt_no, max_attempts, status_code, response, error, started_at,"
+	    "  duration_ms, delivered_at, success)"
+	    " SELECT dlv, evt, wh, acct, name, attempt, max_att, nullif(code, 0),"
+	    "  decode(resp, 'hex'), err, started, dur,"
+	    "  CASE WHEN ok <> 0 THEN started + dur END, ok <> 0 FROM r"
+	    " WHERE (r.is_test <> 0 OR (r.dlv, r.attempt) IN (SELECT * FROM gone"
+	    "  UNION ALL SELECT * FROM moved))"
+	    "  AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = r.wh)",
+	    &p, NULL);
 	pg_params_free(&p);
 out:
 	free(dlv);

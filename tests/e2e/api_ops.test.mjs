@@ -8,8 +8,9 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import {
   startServer, api, rawRequest, cli, run, createAccount, createPlatformKey, createWebhook, assertError,
-  tmpDir, freePort, waitFor, BIN,
+  tmpDir, freePort, waitFor, BIN, createDatabase, DB_URL_TEMPLATE,
 } from './lib.mjs';
+import { spawnSync } from 'node:child_process';
 
 let srv;
 before(async () => { srv = await startServer(); });
@@ -121,6 +122,32 @@ test('the database files hold no signing secret and no API key (strings)', async
   // the sanity of the check itself: the names we stored are visible
   const all = await stringsOf(s.dbPath) + await stringsOf(`${s.dbPath}-wal`);
   assert.ok(all.includes('rest 0') || all.includes('at rest'), 'strings does see stored plain text');
+});
+
+test('PostgreSQL: a dump of the database holds no signing secret and no API key', { skip: !DB_URL_TEMPLATE }, async () => {
+  const dbUrl = createDatabase();
+  const s = await startServer({ dbUrl });
+  try {
+    const a = await createAccount(s, 'at rest pg');
+    const p = await createPlatformKey(s);
+    const hooks = [];
+    for (let i = 0; i < 3; i++) hooks.push(await createWebhook(s, a.api_key, { name: `rest pg ${i}` }));
+    // a delivery attempt too: the log must not carry the secret either
+    const ev = await api(s, a.api_key, 'POST', '/api/v1/events', { event: 'booking.created', data: { n: 1 } });
+    assert.equal(ev.status, 202, ev.text);
+    const values = [a.api_key, p.api_key, ...hooks.map((h) => h.secret)];
+    // as text, and as bytea would show them (hex)
+    const needles = secretsAndKeys(values).flatMap((n) => [n, Buffer.from(n).toString('hex')]);
+    await waitFor(() => {
+      const r = spawnSync('pg_dump', ['--data-only', dbUrl], { encoding: 'utf8' });
+      return r.status === 0 && r.stdout.includes('rest pg 0') && r.stdout.includes(ev.json.id);
+    }, 10000, { msg: 'pg_dump shows the stored plain text (names, the event)' });
+    const dump = spawnSync('pg_dump', [dbUrl], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    assert.equal(dump.status, 0, dump.stderr);
+    for (const n of needles) assert.ok(!dump.stdout.includes(n), `the dump contains ${n.slice(0, 12)}...`);
+  } finally {
+    await s.stop('SIGKILL');
+  }
 });
 
 test('logs: one line per request with method, path, status; never a key or secret', async () => {
