@@ -1101,6 +1101,63 @@ static void test_concurrent(void)
 	skw_store_close(s);
 }
 
+/* Ingests that share a commit (the SQLite writer's batch, PostgreSQL's
+ * group commit once more threads ingest than may commit at once): one for
+ * an account that does not exist fails alone, the others in its batch all
+ * go in. */
+struct mixed_arg {
+	struct skw_store *s;
+	const char *acct;
+	int n_ok, n_notfound, n_other;
+};
+
+static void *mixed_worker(void *arg)
+{
+	struct mixed_arg *m = arg;
+
+	for (int i = 0; i < N_PER_THREAD; i++) {
+		int rc = ingest(m->s, m->acct, "e.one", NULL, 0, T0, NULL);
+
+		if (rc == 2)
+			m->n_ok++;
+		else if (rc == SKW_ENOTFOUND)
+			m->n_notfound++;
+		else
+			m->n_other++;
+	}
+	return NULL;
+}
+
+static void test_ingest_batch_failure(void)
+{
+	char path[512];
+	struct skw_store *s = open_new(path, sizeof(path), true);
+	struct mixed_arg m[2 * N_THREADS];
+	pthread_t th[2 * N_THREADS];
+	int n_ok = 0, n_notfound = 0, n_other = 0;
+
+	add_account(s, "acct_a");
+	add_webhook(s, "acct_a", "wh_1", "e.one", true, 3);
+	add_webhook(s, "acct_a", "wh_2", "e.one", true, 3);
+	for (int i = 0; i < 2 * N_THREADS; i++) {
+		m[i] = (struct mixed_arg){.s = s, .acct = i % 4 == 3 ? "acct_none" : "acct_a"};
+		CHECK(pthread_create(&th[i], NULL, mixed_worker, &m[i]) == 0);
+	}
+	for (int i = 0; i < 2 * N_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		n_ok += m[i].n_ok;
+		n_notfound += m[i].n_notfound;
+		n_other += m[i].n_other;
+	}
+	CHECK(n_other == 0);
+	CHECK(n_notfound == (2 * N_THREADS / 4) * N_PER_THREAD);
+	CHECK(n_ok == (2 * N_THREADS - 2 * N_THREADS / 4) * N_PER_THREAD);
+	CHECK(raw_count(path, "SELECT count(*) FROM events") == n_ok);
+	CHECK(raw_count(path, "SELECT count(*) FROM queue") == 2LL * n_ok);
+	CHECK(raw_count(path, "SELECT count(*) FROM events WHERE account_id = 'acct_none'") == 0);
+	skw_store_close(s);
+}
+
 /* A failing job in a batch rolls back only itself: concurrent inserts of
  * the same account id, only one wins, the others get SKW_ECONFLICT. */
 struct insert_arg {
@@ -1475,6 +1532,7 @@ int main(int argc, char **argv)
 	RUN(test_account_delete);
 	RUN(test_reopen);
 	RUN(test_concurrent);
+	RUN(test_ingest_batch_failure);
 	RUN(test_batch_isolation);
 	RUN(test_links_sessions);
 	RUN(test_stats_last);
