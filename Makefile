@@ -121,11 +121,11 @@ bench-deps: deps
 $(BENCH_BUILD)/build.ninja:
 	meson setup $(BENCH_BUILD) -Dbuildtype=release -Ddebug=true
 
-$(BENCH_BUILD)/bench/receiver: bench/receiver.c
+$(BENCH_BUILD)/bench/receiver: bench/receiver.c bench/args.h
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< -lpthread
 
-$(BENCH_BUILD)/bench/loadgen: bench/loadgen.c
+$(BENCH_BUILD)/bench/loadgen: bench/loadgen.c bench/args.h
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< $$(pkg-config --cflags --libs libcurl)
 

@@ -31,6 +31,8 @@
 
 #include <curl/curl.h>
 
+#include "args.h"
+
 #define MAX_CONNS 4096
 #define MAX_EVENTS 16
 #define BODY_MAX 70000
@@ -69,21 +71,6 @@ static void usage(void)
 	fprintf(stderr, "usage: loadgen --url URL --key KEY [--conns N] [--duration S] "
 			"[--rate R] [--count N] [--events a,b] [--pad BYTES]\n");
 	exit(2);
-}
-
-/* A whole-string base-10 number in [min, max], or exit 2 with a message. */
-static long long arg_num(const char *s, long long min, long long max)
-{
-	char *end;
-	long long v;
-
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max) {
-		fprintf(stderr, "bad number \"%s\" (want %lld..%lld)\n", s, min, max);
-		exit(2);
-	}
-	return v;
 }
 
 int main(int argc, char **argv)

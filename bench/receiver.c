@@ -44,6 +44,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "args.h"
+
 #define MAX_PATHS 1024
 #define MAX_CLASSES 16
 #define PATH_MAX_LEN 96
@@ -641,21 +643,6 @@ static int listen_on(int port)
 		return -1;
 	}
 	return fd;
-}
-
-/* A whole-string base-10 number in [min, max], or exit 2 with a message. */
-static long long arg_num(const char *s, long long min, long long max)
-{
-	char *end;
-	long long v;
-
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max) {
-		fprintf(stderr, "bad number \"%s\" (want %lld..%lld)\n", s, min, max);
-		exit(2);
-	}
-	return v;
 }
 
 int main(int argc, char **argv)

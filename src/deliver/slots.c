@@ -2,10 +2,11 @@
  * slots.c - the delivery engine's accounting, shared by the store thread
  * (claims, results) and the API threads (direct hand-off): the per-webhook
  * in-flight table, the free list of jobs, the check against recently
- * forgotten webhooks, and the hand-off calls of engine.h.
+ * forgotten webhooks, the hand-off calls of engine.h, and the signing of
+ * a work where it is created (hand-off, claim).
  *
  * Everything here is under the engine's mu (the callers hold it, except
- * where a function says it takes it), because a hand-off reserves its slots
+ * where a function says it takes it, and skw_engine_sign, which needs none), because a hand-off reserves its slots
  * from an API thread, inside the ingest's transaction, while the store
  * thread claims and recycles. See engine.c for the invariants these keep.
  */

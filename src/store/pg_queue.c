@@ -5,17 +5,19 @@
  * how several nodes share the queue:
  *
  * - Claim is one statement: for every enabled, not excluded webhook, a
- *   LATERAL subquery takes its oldest due, unleased rows (at most
- *   per_webhook_limit) FOR UPDATE SKIP LOCKED; the `limit` oldest of those
+ *   LATERAL subquery takes its oldest due rows (at most per_webhook_limit)
+ *   FOR UPDATE SKIP LOCKED, the unleased ones from the partial index
+ *   queue_ready and those whose lease ran out apart; the `limit` oldest of those
  *   are leased to node_id for their webhook's timeout plus the margin, and
  *   come back joined with their webhook and event. Rows another node is
  *   claiming at that moment are skipped, and a row it has just leased fails
  *   the lease re-check, so each due attempt goes to exactly one node. A dead
  *   node's rows become claimable when their lease runs out.
- * - Complete locks the batch's queue rows in delivery_id order (no deadlock
- *   between nodes), drops stale results (the row is gone, or attempts_made
- *   + 1 is not the result's attempt: another node's lease already recorded
- *   it), and applies the rest with three array statements.
+ * - Complete is one statement: its DELETE and UPDATE lock the batch's queue
+ *   rows in delivery_id order (no deadlock between nodes) and skip stale
+ *   results (the row is gone, or attempts_made + 1 is not the result's
+ *   attempt: another node's lease already recorded it); only the results
+ *   they applied are logged.
  * - Ingest takes the idempotency key first (INSERT ... ON CONFLICT), so two
  *   requests with one key on two nodes serialise on that row. Deliveries it
  *   hands off to its own node (store.h) need nobody else; for the others it
@@ -25,7 +27,8 @@
  *   every ingest serialised all ingest commits (measured: ~1,000 events/s).
  * - Round trips: the hot jobs send their last statement with the COMMIT
  *   (pg_exec_commit) and their first goes out with the BEGIN (pg_run), so
- *   an ingest without an idempotency key and a complete are two each.
+ *   an ingest without an idempotency key is two and a complete one; ingests
+ *   without a key share transactions under load (ingest_grouped).
  */
 #include "pg_int.h"
 
