@@ -631,7 +631,10 @@ static int do_complete(struct pg_conn *c, void *arg)
 	 * a batch. Final deliveries leave the queue, the others are
 	 * rescheduled with their lease cleared, and the attempts that applied
 	 * go to the log: a test send's while its webhook exists (no foreign
-	 * key, pg_schema.c), as do the others.
+	 * key, pg_schema.c), as do the others. A test send has no queue row, so
+	 * its attempt is logged unless the log holds it already: a batch that
+	 * is run again because the answer to its COMMIT was lost logs nothing
+	 * twice.
 	 */
 	rc = pg_exec_commit(
 	    c,
@@ -654,8 +657,11 @@ static int do_complete(struct pg_conn *c, void *arg)
 	    " SELECT dlv, evt, wh, acct, name, attempt, max_att, nullif(code, 0),"
 	    "  decode(resp, 'hex'), err, started, dur,"
 	    "  CASE WHEN ok <> 0 THEN started + dur END, ok <> 0 FROM r"
-	    " WHERE (r.is_test <> 0 OR (r.dlv, r.attempt) IN (SELECT * FROM gone"
-	    "  UNION ALL SELECT * FROM moved))"
+	    " WHERE ((r.is_test <> 0 AND NOT EXISTS (SELECT 1 FROM attempts a"
+	    "  WHERE a.webhook_id = r.wh AND a.success = (r.ok <> 0)"
+	    "  AND a.started_at = r.started AND a.delivery_id = r.dlv"
+	    "  AND a.attempt_no = r.attempt))"
+	    "  OR (r.dlv, r.attempt) IN (SELECT * FROM gone UNION ALL SELECT * FROM moved))"
 	    "  AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = r.wh)",
 	    &p, NULL);
 	pg_params_free(&p);

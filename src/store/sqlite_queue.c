@@ -562,13 +562,23 @@ static int complete_test(struct sq_conn *c, const struct skw_attempt_result *r)
 	bool has_row;
 	int rc;
 
-	rc = sq_prep(c, "SELECT 1 FROM webhooks WHERE id = ?1", &st);
+	/* A test send has no queue row to tell a repeated result: the attempt
+	 * itself does (one attempts_log step). */
+	rc = sq_prep(c,
+		     "SELECT 1 FROM webhooks WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM"
+		     " attempts WHERE webhook_id = ?1 AND success = ?2 AND started_at = ?3"
+		     " AND delivery_id = ?4 AND attempt_no = ?5)",
+		     &st);
 	if (rc)
 		return rc;
 	sq_bind_text(st, 1, r->work->webhook_id);
+	sqlite3_bind_int(st, 2, r->is_success);
+	sqlite3_bind_int64(st, 3, r->started_at);
+	sq_bind_text(st, 4, r->work->delivery_id);
+	sqlite3_bind_int(st, 5, r->work->attempt);
 	rc = sq_step(c, st, &has_row);
 	if (rc || !has_row)
-		return rc; /* the webhook is gone: drop the result */
+		return rc; /* the webhook is gone, or this result is logged already */
 	return attempt_insert(c, r);
 }
 
