@@ -102,15 +102,15 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--conns"))
 			conns = (int)arg_num(argv[++i], 1, 10000);
 		else if (!strcmp(a, "--duration"))
-			duration = strtod(argv[++i], NULL);
+			duration = arg_real(argv[++i], 0.001, 86400);
 		else if (!strcmp(a, "--rate"))
-			rate = strtod(argv[++i], NULL);
+			rate = arg_real(argv[++i], 0.001, 10000000);
 		else if (!strcmp(a, "--count"))
-			count = strtoll(argv[++i], NULL, 10);
+			count = arg_num(argv[++i], 1, 1000000000000LL);
 		else if (!strcmp(a, "--events"))
 			events_arg = argv[++i];
 		else if (!strcmp(a, "--pad"))
-			pad = (size_t)strtoul(argv[++i], NULL, 10);
+			pad = (size_t)arg_num(argv[++i], 0, BODY_MAX - 1024);
 		else
 			usage();
 	}
