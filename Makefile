@@ -98,7 +98,7 @@ clean:
 
 # ---- benchmarks (owned by the bench suite; see docs/PERFORMANCE.md) ---------
 #
-#   make bench         the full suite (~6 minutes): prints one table
+#   make bench         the full suite (~10 minutes): prints one table
 #   make bench-smoke   the same rows, a few seconds each (CI: checks it works)
 #
 # Both use their own release build in $(BENCH_BUILD) (meson buildtype=release,

@@ -33,10 +33,10 @@ SMOKE=0
 [ "${1:-}" = "--smoke" ] && SMOKE=1
 
 if [ $SMOKE = 1 ]; then
-	DUR=${SKW_BENCH_DURATION:-3}; WARM=1; WRK_DUR=2; LAT_DUR=3; ISO_DUR=3; PROBE_S=2; BISECT=1
+	DUR=${SKW_BENCH_DURATION:-3}; WARM=1; WRK_DUR=2; LAT_DUR=3; ISO_DUR=3; ISO_PAIRS=1; PROBE_S=2; BISECT=1
 	INFLIGHT=1000; QBIG=20000; QSMALL=1000; MEM_LOAD_S=2
 else
-	DUR=${SKW_BENCH_DURATION:-30}; WARM=3; WRK_DUR=10; LAT_DUR=20; ISO_DUR=20; PROBE_S=8; BISECT=4
+	DUR=${SKW_BENCH_DURATION:-30}; WARM=3; WRK_DUR=10; LAT_DUR=20; ISO_DUR=20; ISO_PAIRS=3; PROBE_S=8; BISECT=4
 	INFLIGHT=10000; QBIG=1000000; QSMALL=1000; MEM_LOAD_S=10
 fi
 CONNS=32      # load generator connections to the API
@@ -66,6 +66,7 @@ log() { echo "[bench $(date +%T)] $*" >&2; }
 die() { echo "bench: $*" >&2; exit 1; }
 now_ms() { date +%s%3N; }
 calc() { awk "BEGIN { printf \"%s\", $1 }"; }          # calc '1/3' -> float
+median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 fmt_int() { printf "%'d" "${1%.*}" 2>/dev/null || echo "$1"; }
 
 for t in "$BIN" "$TOOLS/receiver" "$TOOLS/loadgen"; do
@@ -370,10 +371,19 @@ wrk_reference "$BODY_LEN"
 latency_row || die "latency run failed"
 
 ISO_RATE=$(calc "int($TP_D * 0.5 / 9.5) + 1")
-isolation_run iso-healthy "/x/9" "$ISO_RATE" || die "isolation run failed"
-ISO_H_TP=$ISO_TP ISO_H_P99=$ISO_P99
-isolation_run iso-hung "/hang/9" "$ISO_RATE" || die "isolation run failed"
-ISO_S_TP=$ISO_TP ISO_S_P99=$ISO_P99
+# A p99 of a few ms from one 20 s run moves with the scheduler on a small
+# VM (one full run measured 2.26x, six pairs on the same machine 0.94x-1.21x),
+# so the healthy and the hung run alternate ISO_PAIRS times and each side
+# reports its median.
+iso_h_tp=() iso_h_p99=() iso_s_tp=() iso_s_p99=()
+for pair in $(seq "$ISO_PAIRS"); do
+	isolation_run "iso-healthy-$pair" "/x/9" "$ISO_RATE" || die "isolation run failed"
+	iso_h_tp+=("$ISO_TP") iso_h_p99+=("$ISO_P99")
+	isolation_run "iso-hung-$pair" "/hang/9" "$ISO_RATE" || die "isolation run failed"
+	iso_s_tp+=("$ISO_TP") iso_s_p99+=("$ISO_P99")
+done
+ISO_H_TP=$(median "${iso_h_tp[@]}") ISO_H_P99=$(median "${iso_h_p99[@]}")
+ISO_S_TP=$(median "${iso_s_tp[@]}") ISO_S_P99=$(median "${iso_s_p99[@]}")
 
 memory_in_flight || die "memory run failed"
 memory_queued "$QSMALL" || die "memory run failed"
@@ -437,8 +447,8 @@ printf "| 1 | throughput: 10 webhooks, durable SQLite, deliveries/s with 2xx rec
 	"$(fmt_int "$TP_D")" "$TP_D_MODE" "$(flat "$TP_D_FLAT")" "$(fmt_int "$TP_D_RCV")" "$(fmt_int "$WRK")" "$BODY_LEN" "$R_TP" "$(yn "$R_TP >= 0.25")"
 printf "| 2 | latency at 1,000 events/s, fan-out 1: event request start to receiver arrival | p50 %.2f ms, p99 %.2f ms, max %.1f ms | | | p50 < 2 ms, p99 < 10 ms | %s |\n" \
 	"$(ms "$LP50")" "$(ms "$LP99")" "$(ms "$LMAX")" "$(yn "$LP50 < 2000 && $LP99 < 10000")"
-printf "| 3 | isolation: the healthy nine when the tenth hangs (30 s timeout, half the events), %s events/s | %s/s, p99 %.2f ms | all healthy: %s/s, p99 %.2f ms | %.2fx rate, %.2fx p99 | >= 0.9x, <= 2x | %s |\n" \
-	"$ISO_RATE" "$(fmt_int "$ISO_S_TP")" "$(ms "$ISO_S_P99")" "$(fmt_int "$ISO_H_TP")" "$(ms "$ISO_H_P99")" "$R_ISO_TP" "$R_ISO_P99" "$(yn "$R_ISO_TP >= 0.9 && $R_ISO_P99 <= 2")"
+printf "| 3 | isolation: the healthy nine when the tenth hangs (30 s timeout, half the events), %s events/s; median of %s alternating runs each | %s/s, p99 %.2f ms | all healthy: %s/s, p99 %.2f ms | %.2fx rate, %.2fx p99 | >= 0.9x, <= 2x | %s |\n" \
+	"$ISO_RATE" "$ISO_PAIRS" "$(fmt_int "$ISO_S_TP")" "$(ms "$ISO_S_P99")" "$(fmt_int "$ISO_H_TP")" "$(ms "$ISO_H_P99")" "$R_ISO_TP" "$R_ISO_P99" "$(yn "$R_ISO_TP >= 0.9 && $R_ISO_P99 <= 2")"
 printf "| 4a | memory: peak RSS with %s deliveries in flight to hanging receivers | %.1f MiB | | | < 64 MiB | %s |\n" \
 	"$(fmt_int "$MEM_INFLIGHT_N")" "$(mib "$MEM_INFLIGHT")" "$(yn "$MEM_INFLIGHT < 65536 && $MEM_INFLIGHT_N >= $INFLIGHT")"
 printf "| 4b | memory: peak RSS with %s deliveries queued | %.1f MiB | %s queued: %.1f MiB | %.3fx | <= 1.1x | %s |\n" \
