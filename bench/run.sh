@@ -372,7 +372,7 @@ latency_row || die "latency run failed"
 
 ISO_RATE=$(calc "int($TP_D * 0.5 / 9.5) + 1")
 # A p99 of a few ms from one 20 s run moves with the scheduler on a small
-# VM (one full run measured 2.26x, six pairs on the same machine 0.94x-1.21x),
+# VM (one full run measured 2.26x, three more pairs on the same machine 0.94x-1.21x),
 # so the healthy and the hung run alternate ISO_PAIRS times and each side
 # reports its median.
 iso_h_tp=() iso_h_p99=() iso_s_tp=() iso_s_p99=()
