@@ -40,6 +40,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../core/err.h"
 #include "../core/log.h"
@@ -312,7 +313,7 @@ static int claim_batch(struct skw_engine *e, size_t *n_got, size_t *limit)
 	if (is_stopping)
 		*limit = 0; /* claim no more */
 	else if (is_woken)
-		curl_multi_wakeup(e->multi);
+		skw_engine_wake(e);
 out:
 	if (works)
 		skw_works_free(works, n_works);
@@ -469,7 +470,7 @@ void skw_engine_forget_webhook(struct skw_engine *e, const char *webhook_id)
 	/* cppcheck-suppress autoVariables */
 	e->forgets = &f;
 	pthread_mutex_unlock(&e->mu);
-	curl_multi_wakeup(e->multi);
+	skw_engine_wake(e);
 
 	pthread_mutex_lock(&e->mu);
 	while (!f.is_done)
@@ -507,7 +508,7 @@ int skw_engine_test_send(struct skw_engine *e, struct skw_work *work, struct skw
 	t->next = e->tests;
 	e->tests = t;
 	pthread_mutex_unlock(&e->mu);
-	curl_multi_wakeup(e->multi);
+	skw_engine_wake(e);
 
 	pthread_mutex_lock(&e->mu);
 	while (!t->is_done)
@@ -570,6 +571,11 @@ static void engine_free(struct skw_engine *e)
 		curl_multi_cleanup(e->multi);
 	if (e->share)
 		curl_share_cleanup(e->share);
+	if (e->epfd >= 0)
+		close(e->epfd);
+	if (e->wake_fd >= 0)
+		close(e->wake_fd);
+	free(e->watch);
 	while ((j = e->free_jobs)) {
 		e->free_jobs = j->next;
 		free(j->response);
@@ -639,6 +645,7 @@ int skw_engine_start(const struct skw_engine_config *c, struct skw_engine **out)
 		curl_global_cleanup();
 		return SKW_ENOMEM;
 	}
+	e->epfd = e->wake_fd = -1;
 	pthread_mutex_init(&e->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -658,6 +665,10 @@ int skw_engine_start(const struct skw_engine_config *c, struct skw_engine **out)
 	conns = e->cfg.max_in_flight > 100000 ? 100000L : (long)e->cfg.max_in_flight;
 	curl_multi_setopt(e->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, conns);
 	curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, conns);
+	rc = skw_engine_loop_init(e);
+	if (rc)
+		goto out;
+	rc = SKW_ENOMEM;
 	/* TLS sessions resumed across pooled easy handles; only the curl
 	 * thread uses the share, so it needs no lock callbacks. */
 	e->share = curl_share_init();
@@ -693,7 +704,7 @@ out:
 			pthread_mutex_lock(&e->mu);
 			e->is_stopping = true;
 			pthread_mutex_unlock(&e->mu);
-			curl_multi_wakeup(e->multi);
+			skw_engine_wake(e);
 			pthread_join(e->curl_thread, NULL);
 		}
 		engine_free(e);
@@ -712,7 +723,7 @@ void skw_engine_stop(struct skw_engine *e, int64_t grace_ms)
 	e->grace_deadline = skw_mono_ms() + (grace_ms > 0 ? grace_ms : 0);
 	pthread_cond_signal(&e->store_cv);
 	pthread_mutex_unlock(&e->mu);
-	curl_multi_wakeup(e->multi);
+	skw_engine_wake(e);
 	pthread_join(e->curl_thread, NULL);
 	pthread_join(e->store_thread, NULL);
 	if (e->n_outstanding)

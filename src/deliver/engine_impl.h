@@ -5,7 +5,7 @@
  * A struct job carries one claimed delivery from the store thread to the
  * curl thread and its result back:
  *
- *   store thread: claim -> job -> inbox --(curl_multi_wakeup)--> curl thread
+ *   store thread: claim -> job -> inbox --(skw_engine_wake)--> curl thread
  *   curl thread:  start (easy handle from the pool) ... done -> outbox
  *   store thread: outbox -> skw_store_complete / skw_store_release -> free list
  *
@@ -35,6 +35,13 @@ enum job_fate {
 };
 
 struct test_req;
+
+/* A socket's entry in the curl thread's epoll set (transfer.c). */
+struct fd_watch {
+	uint32_t reg;  /* events registered with epoll; 0: not registered */
+	uint32_t want; /* events libcurl wants; 0: it does not watch the socket */
+	bool is_ours;  /* opened by open_socket: its close goes through close_socket */
+};
 
 struct job {
 	struct job *next;	     /* inbox, outbox or free list */
@@ -123,7 +130,14 @@ struct skw_engine {
 		int64_t at_mono;
 	} forgotten[SKW_FORGET_RING];
 
+	/* the curl thread's event loop: libcurl's sockets and wake_fd (an
+	 * eventfd any thread writes to) in one epoll set */
+	int epfd;
+	int wake_fd;
 	/* curl thread */
+	int64_t timer_at;	/* skw_mono_ms() libcurl asked to be called at; -1: none */
+	struct fd_watch *watch; /* by socket number: what epoll and libcurl watch */
+	size_t watch_cap;
 	CURL **pool;
 	size_t n_pool, pool_cap;
 	struct job *active;
@@ -150,6 +164,12 @@ struct skw_engine {
 
 /* transfer.c: the curl thread's main function. */
 void *skw_engine_curl_main(void *arg);
+/* transfer.c: sets up the event loop on e->multi (epoll set, wake fd,
+ * libcurl's socket and timer callbacks); e->epfd and e->wake_fd are -1
+ * before. SKW_EIO or SKW_ENOMEM on failure. */
+int skw_engine_loop_init(struct skw_engine *e);
+/* Wakes the curl thread (any thread; no lock needed). */
+void skw_engine_wake(struct skw_engine *e);
 
 /* slots.c: the accounting of jobs and in-flight slots (under mu unless
  * said otherwise). */

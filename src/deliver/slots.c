@@ -299,5 +299,5 @@ void skw_engine_handoff_end(struct skw_engine_handoff *h, struct skw_work *works
 	pthread_mutex_unlock(&e->mu);
 	skw_works_free(works, n);
 	if (is_woken)
-		curl_multi_wakeup(e->multi);
+		skw_engine_wake(e);
 }

@@ -3,10 +3,24 @@
  * libcurl multi handle.
  *
  * Owns the multi handle's activity, the pool of idle easy handles and the
- * list of jobs in flight; nothing here touches the store. The thread sleeps
- * in curl_multi_poll() and is woken by curl_multi_wakeup() when the store
- * thread queues work, a test send or forget request arrives, or the engine
- * stops.
+ * list of jobs in flight; nothing here touches the store. The thread runs
+ * libcurl's socket interface on one epoll set: libcurl says which sockets
+ * to watch (on_socket) and when to call it back (on_timer), and only the
+ * sockets that are ready are handed to it (curl_multi_socket_action), so a
+ * pass costs what happened, not what is in flight: curl_multi_perform()
+ * looks at every transfer on every pass, and a request waiting for a slow
+ * or hanging receiver cost a poll() each time. Other threads wake it
+ * through an eventfd in the same set (skw_engine_wake) when they queue
+ * work, a test send or forget request arrives, or the engine stops.
+ *
+ * Keep-alive without epoll_ctl churn: libcurl stops watching a socket when
+ * its transfer ends and the connection goes back to its cache, and watches
+ * it again when the next transfer reuses it. For the sockets we open
+ * (open_socket; they are closed through close_socket) the registration is
+ * kept across that gap and changed only when what is wanted differs, so a
+ * delivery on a reused connection usually costs no epoll_ctl at all. A kept
+ * socket that turns ready while libcurl does not watch it (the receiver
+ * closed an idle connection) is dropped from the set then.
  *
  * Invariants: a job in flight holds exactly one easy handle, which is added
  * to the multi handle; a finished or aborted job has none and is on its way
@@ -17,10 +31,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
+#include "../core/err.h"
 #include "../core/log.h"
 #include "../core/metrics.h"
 #include "../core/util.h"
@@ -51,10 +69,34 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
 	return len;
 }
 
-/* The address guard, on the address libcurl is about to connect to. */
+/* The watch entry of socket fd, growing the table (NULL: no memory). */
+static struct fd_watch *watch_of(struct skw_engine *e, int fd)
+{
+	if (fd < 0)
+		return NULL;
+	if ((size_t)fd >= e->watch_cap) {
+		size_t cap = e->watch_cap ? e->watch_cap : 1024;
+		struct fd_watch *p;
+
+		while (cap <= (size_t)fd)
+			cap *= 2;
+		p = realloc(e->watch, cap * sizeof(*p));
+		if (!p)
+			return NULL;
+		memset(p + e->watch_cap, 0, (cap - e->watch_cap) * sizeof(*p));
+		e->watch = p;
+		e->watch_cap = cap;
+	}
+	return &e->watch[fd];
+}
+
+/* The address guard, on the address libcurl is about to connect to; a
+ * socket it opens starts with a clean watch entry. */
 static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
 {
 	struct job *j = clientp;
+	struct fd_watch *w;
+	curl_socket_t fd;
 
 	if (!j || purpose != CURLSOCKTYPE_IPCXN)
 		return CURL_SOCKET_BAD;
@@ -62,7 +104,31 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
 		j->is_blocked = true;
 		return CURL_SOCKET_BAD;
 	}
-	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	w = fd >= 0 ? watch_of(j->e, fd) : NULL;
+	if (w) {
+		/* a new socket: whatever its number was registered as died with
+		 * the socket that had it */
+		w->reg = w->want = 0;
+		w->is_ours = true;
+	} else if (fd >= 0) {
+		close(fd); /* no memory to track it */
+		fd = CURL_SOCKET_BAD;
+	}
+	return fd;
+}
+
+/* libcurl closes a socket it opened through open_socket. */
+static int close_socket(void *clientp, curl_socket_t fd)
+{
+	struct skw_engine *e = clientp;
+
+	if (fd >= 0 && (size_t)fd < e->watch_cap) {
+		/* closing takes it out of the epoll set; the number is free */
+		e->watch[fd].reg = e->watch[fd].want = 0;
+		e->watch[fd].is_ours = false;
+	}
+	return close(fd);
 }
 
 /* A new easy handle with the options every attempt shares. */
@@ -88,6 +154,8 @@ static CURL *easy_new(struct skw_engine *e)
 	cc |= curl_easy_setopt(h, CURLOPT_POST, 1L);
 	cc |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	cc |= curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	cc |= curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+	cc |= curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, e);
 	cc |= curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	/* The receive buffer is malloc'd per transfer when it starts and held
 	 * while it waits for an answer: libcurl's default (16 KiB) was the
@@ -394,6 +462,143 @@ static void read_done(struct skw_engine *e, struct job **oh, struct job **ot)
 	}
 }
 
+/* epoll_ctl for socket s to watch events ev (0: not at all). */
+static int watch_set(struct skw_engine *e, struct fd_watch *w, curl_socket_t s, uint32_t ev)
+{
+	struct epoll_event ee = {.events = ev, .data.fd = s};
+	int op = !ev ? EPOLL_CTL_DEL : w->reg ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+
+	if (epoll_ctl(e->epfd, op, s, op == EPOLL_CTL_DEL ? NULL : &ee)) {
+		/* ADD of a number still registered, MOD/DEL of one closed */
+		if (op == EPOLL_CTL_DEL)
+			ev = 0;
+		else if (epoll_ctl(e->epfd, op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s,
+				   &ee))
+			return -1;
+	}
+	w->reg = ev;
+	return 0;
+}
+
+/* libcurl's socket callback: what socket s should be watched for. */
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	struct skw_engine *e = userp;
+	struct fd_watch *w = watch_of(e, s);
+	uint32_t ev = 0;
+
+	(void)easy;
+	(void)socketp;
+	if (what & CURL_POLL_IN)
+		ev |= EPOLLIN;
+	if (what & CURL_POLL_OUT)
+		ev |= EPOLLOUT;
+	if (!w) {
+		/* no memory for the table: plain registration */
+		struct epoll_event ee = {.events = ev, .data.fd = s};
+
+		if (what == CURL_POLL_REMOVE)
+			return epoll_ctl(e->epfd, EPOLL_CTL_DEL, s, NULL), 0;
+		if (epoll_ctl(e->epfd, EPOLL_CTL_MOD, s, &ee) &&
+		    epoll_ctl(e->epfd, EPOLL_CTL_ADD, s, &ee))
+			return -1;
+		return 0;
+	}
+	w->want = ev;
+	if (what == CURL_POLL_REMOVE && w->is_ours)
+		return 0; /* kept registered: the next transfer likely reuses it */
+	if (w->reg == ev)
+		return 0;
+	if (watch_set(e, w, s, ev)) {
+		skw_warn("deliver could not watch a socket: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* libcurl's timer callback: when to call curl_multi_socket_action() with
+ * CURL_SOCKET_TIMEOUT (-1: never). Runs on the curl thread only. */
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct skw_engine *e = userp;
+
+	(void)multi;
+	e->timer_at = timeout_ms < 0 ? -1 : skw_mono_ms() + timeout_ms;
+	return 0;
+}
+
+int skw_engine_loop_init(struct skw_engine *e)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+
+	e->timer_at = -1;
+	e->epfd = epoll_create1(EPOLL_CLOEXEC);
+	e->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (e->epfd < 0 || e->wake_fd < 0)
+		return SKW_EIO;
+	ev.data.fd = e->wake_fd;
+	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->wake_fd, &ev))
+		return SKW_EIO;
+	if (curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
+	    curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e) != CURLM_OK ||
+	    curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
+	    curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e) != CURLM_OK)
+		return SKW_ENOMEM;
+	return 0;
+}
+
+void skw_engine_wake(struct skw_engine *e)
+{
+	uint64_t one = 1;
+
+	/* EAGAIN: the counter is full, so a wake-up is pending anyway */
+	if (write(e->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		skw_warn("deliver could not wake the send thread: %s", strerror(errno));
+}
+
+/* Waits up to timeout_ms for ready sockets, a wake-up or libcurl's timer,
+ * and hands libcurl what happened. */
+static void loop_wait(struct skw_engine *e, int timeout_ms)
+{
+	struct epoll_event ev[256];
+	int64_t now = skw_mono_ms();
+	int n, running;
+
+	if (e->timer_at >= 0 && e->timer_at - now < timeout_ms)
+		timeout_ms = e->timer_at > now ? (int)(e->timer_at - now) : 0;
+	n = epoll_wait(e->epfd, ev, 256, timeout_ms);
+	for (int i = 0; i < n; i++) {
+		int fd = ev[i].data.fd, flags = 0;
+		struct fd_watch *w;
+
+		if (fd == e->wake_fd) {
+			uint64_t v;
+
+			if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				skw_warn("deliver wake-up read failed: %s", strerror(errno));
+			continue;
+		}
+		w = (size_t)fd < e->watch_cap ? &e->watch[fd] : NULL;
+		if (w && !w->want) {
+			/* kept for reuse, and now closed by the receiver (or sent
+			 * something unasked): libcurl finds out when it next looks */
+			watch_set(e, w, fd, 0);
+			continue;
+		}
+		if (ev[i].events & (EPOLLIN | EPOLLHUP))
+			flags |= CURL_CSELECT_IN;
+		if (ev[i].events & EPOLLOUT)
+			flags |= CURL_CSELECT_OUT;
+		if (ev[i].events & EPOLLERR)
+			flags |= CURL_CSELECT_ERR;
+		curl_multi_socket_action(e->multi, fd, flags, &running);
+	}
+	if (e->timer_at >= 0 && skw_mono_ms() >= e->timer_at) {
+		e->timer_at = -1;
+		curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+}
+
 void *skw_engine_curl_main(void *arg)
 {
 	struct skw_engine *e = arg;
@@ -406,7 +611,7 @@ void *skw_engine_curl_main(void *arg)
 		struct forget_req *forgets, *f;
 		bool is_stopping;
 		int64_t deadline, now;
-		int running, timeout_ms = 1000;
+		int timeout_ms = 1000;
 
 		pthread_mutex_lock(&e->mu);
 		in = e->inbox_head;
@@ -443,7 +648,6 @@ void *skw_engine_curl_main(void *arg)
 			pthread_mutex_unlock(&e->mu);
 		}
 
-		curl_multi_perform(e->multi, &running);
 		read_done(e, &oh, &ot);
 
 		now = skw_mono_ms();
@@ -474,7 +678,7 @@ void *skw_engine_curl_main(void *arg)
 			break;
 		if (is_stopping && deadline - now < timeout_ms)
 			timeout_ms = deadline - now > 0 ? (int)(deadline - now) : 0;
-		curl_multi_poll(e->multi, NULL, 0, timeout_ms, NULL);
+		loop_wait(e, timeout_ms);
 	}
 
 	/* Nothing is in flight; answer whoever still waits on this thread. */
