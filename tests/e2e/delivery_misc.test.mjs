@@ -373,3 +373,44 @@ test('--per-webhook-in-flight caps the requests open to one webhook; another web
     await limited.stop('SIGKILL');
   }
 });
+
+test('a receiver that closes every kept-alive connection without saying so still gets each delivery once', async () => {
+  // HTTP/1.1 keep-alive is implied, yet the socket is closed after each answer: the
+  // sender's cached connection is dead at once (back-to-back events) or dies while it
+  // sits idle (spaced events)
+  const seen = [];
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      seen.push(req.headers['x-webhook-delivery-id']);
+      res.on('finish', () => req.socket.destroy());
+      res.end('ok');
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const a = await createAccount(srv, 'silentclose');
+    const w = await createWebhook(srv, a.api_key, {
+      url: `http://127.0.0.1:${server.address().port}/h`, events: ['booking.created'],
+    });
+    for (let i = 0; i < 10; i++) {
+      const r = await api(srv, a.api_key, 'POST', '/api/v1/events', { event: 'booking.created', data: { i } });
+      assert.equal(r.status, 202, r.text);
+    }
+    for (let i = 10; i < 15; i++) {
+      await sleep(300);
+      const r = await api(srv, a.api_key, 'POST', '/api/v1/events', { event: 'booking.created', data: { i } });
+      assert.equal(r.status, 202, r.text);
+    }
+    const done = await waitFor(async () => {
+      const d = await allDeliveries(srv, a.api_key, w.id);
+      return d.length === 15 && d.every((x) => x.status === 'succeeded') ? d : null;
+    }, 15000, { msg: '15 deliveries succeeded' });
+    assert.ok(done.every((x) => x.attempt === 1), 'each succeeded on its first attempt');
+    assert.equal(seen.length, 15, 'the receiver got 15 requests');
+    assert.equal(new Set(seen).size, 15, 'one request per delivery');
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});
