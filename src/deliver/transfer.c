@@ -497,8 +497,10 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
 		/* no memory for the table: plain registration */
 		struct epoll_event ee = {.events = ev, .data.fd = s};
 
-		if (what == CURL_POLL_REMOVE)
-			return epoll_ctl(e->epfd, EPOLL_CTL_DEL, s, NULL), 0;
+		if (what == CURL_POLL_REMOVE) {
+			epoll_ctl(e->epfd, EPOLL_CTL_DEL, s, NULL); /* may be closed already */
+			return 0;
+		}
 		if (epoll_ctl(e->epfd, EPOLL_CTL_MOD, s, &ee) &&
 		    epoll_ctl(e->epfd, EPOLL_CTL_ADD, s, &ee))
 			return -1;
