@@ -6,9 +6,10 @@
  * a work where it is created (hand-off, claim).
  *
  * Everything here is under the engine's mu (the callers hold it, except
- * where a function says it takes it, and skw_engine_sign, which needs none), because a hand-off reserves its slots
- * from an API thread, inside the ingest's transaction, while the store
- * thread claims and recycles. See engine.c for the invariants these keep.
+ * where a function says it takes it, and skw_engine_sign, which needs
+ * none), because a hand-off reserves its slots from an API thread, inside
+ * the ingest's transaction, while the store thread claims and recycles.
+ * See engine.c for the invariants these keep.
  */
 #include <stdlib.h>
 #include <string.h>

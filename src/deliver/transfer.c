@@ -484,6 +484,9 @@ static int watch_set(struct skw_engine *e, struct fd_watch *w, curl_socket_t s, 
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
 	struct skw_engine *e = userp;
+	/* no memory for the table: an entry that knows nothing, so that every
+	 * change goes to epoll (watch_set falls back from MOD to ADD) */
+	struct fd_watch unknown = {.reg = UINT32_MAX};
 	struct fd_watch *w = watch_of(e, s);
 	uint32_t ev = 0;
 
@@ -493,19 +496,8 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
 		ev |= EPOLLIN;
 	if (what & CURL_POLL_OUT)
 		ev |= EPOLLOUT;
-	if (!w) {
-		/* no memory for the table: plain registration */
-		struct epoll_event ee = {.events = ev, .data.fd = s};
-
-		if (what == CURL_POLL_REMOVE) {
-			epoll_ctl(e->epfd, EPOLL_CTL_DEL, s, NULL); /* may be closed already */
-			return 0;
-		}
-		if (epoll_ctl(e->epfd, EPOLL_CTL_MOD, s, &ee) &&
-		    epoll_ctl(e->epfd, EPOLL_CTL_ADD, s, &ee))
-			return -1;
-		return 0;
-	}
+	if (!w)
+		w = &unknown;
 	w->want = ev;
 	if (what == CURL_POLL_REMOVE && w->is_ours)
 		return 0; /* kept registered: the next transfer likely reuses it */
