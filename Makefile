@@ -15,7 +15,8 @@ BUILD_PKGS = build-essential meson ninja-build pkg-config libmicrohttpd-dev \
              libpq-dev ca-certificates
 TEST_PKGS  = openssl binutils sqlite3 chromium
 
-.PHONY: all deps test-deps apt-node apt-npm build run test test-unit test-e2e test-browser test-asan clean
+.PHONY: all deps test-deps apt-node apt-npm build run test test-unit test-e2e test-browser test-asan \
+	format-check clean
 
 all: build
 
@@ -68,6 +69,11 @@ run: build
 	@$(BUILD)/skwebhooks login-link "$$(sed 's/.*\"account_id\":\"\([^\"]*\)\".*/\1/' var/dev-account.json)" \
 		--db $(DB) --base-url http://$(LISTEN)
 	exec $(BUILD)/skwebhooks serve --listen $(LISTEN) --db $(DB) --key-file var/skwebhooks.key
+
+# Every tracked C file as the checked-in .clang-format lays it out (CI runs this).
+format-check:
+	$(call apt_install,clang-format-14)
+	git ls-files '*.c' '*.h' | xargs clang-format-14 --dry-run --Werror
 
 test-unit: build
 	meson test -C $(BUILD) --suite unit --print-errorlogs

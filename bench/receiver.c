@@ -661,9 +661,8 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--port-file") && i + 1 < argc)
 			port_file = argv[++i];
 		else {
-			fprintf(stderr,
-				"usage: receiver [--port N] [--threads N] [--slow-ms N] "
-				"[--port-file PATH]\n");
+			fprintf(stderr, "usage: receiver [--port N] [--threads N] [--slow-ms N] "
+					"[--port-file PATH]\n");
 			return 2;
 		}
 	}

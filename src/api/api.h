@@ -16,20 +16,19 @@
 #include "../store/store.h"
 
 struct skw_api_config {
-	struct skw_store *store;           /* borrowed */
+	struct skw_store *store;	   /* borrowed */
 	const struct skw_keyring *keyring; /* borrowed */
-	struct skw_engine *engine;         /* borrowed; NULL: no test sends */
-	const char *listen;                /* "127.0.0.1:8080", "[::1]:8080" */
-	size_t max_body;                   /* bytes, default 256 KiB */
-	bool allow_http;                   /* accept http:// webhook URLs */
-	const char *public_url;            /* base of sign-in links, "https://hooks.example" */
+	struct skw_engine *engine;	   /* borrowed; NULL: no test sends */
+	const char *listen;		   /* "127.0.0.1:8080", "[::1]:8080" */
+	size_t max_body;		   /* bytes, default 256 KiB */
+	bool allow_http;		   /* accept http:// webhook URLs */
+	const char *public_url;		   /* base of sign-in links, "https://hooks.example" */
 };
 
 struct skw_api;
 
 /* Binds and starts serving. *out is owned by the caller (skw_api_stop). */
-int skw_api_start(const struct skw_api_config *c, struct skw_api **out, char *err,
-		  size_t err_len);
+int skw_api_start(const struct skw_api_config *c, struct skw_api **out, char *err, size_t err_len);
 /* Port actually bound (useful with port 0). */
 int skw_api_port(const struct skw_api *a);
 /* Stops accepting new connections; requests in flight go on. */

@@ -41,8 +41,8 @@ static enum MHD_Result unauthorized(struct skw_req *r, const char *why)
 
 bool skw_auth_session(struct skw_req *r, struct skw_session *out)
 {
-	const char *cookie = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND,
-							 SKW_SESSION_COOKIE);
+	const char *cookie =
+	    MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, SKW_SESSION_COOKIE);
 	unsigned char hash[SKW_TOKEN_HASH_LEN];
 
 	if (!cookie || !*cookie || strlen(cookie) >= SKW_TOKEN_MAX)
@@ -162,9 +162,9 @@ bool skw_auth(struct skw_req *r, bool need_account, enum MHD_Result *res)
 		rc = skw_store_account_get(r->api->cfg.store, acct, &a);
 		if (rc) {
 			*res = rc == SKW_ENOTFOUND
-				       ? skw_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found",
-							 NULL, "no such account")
-				       : skw_reply_store_error(r, rc);
+				   ? skw_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", NULL,
+						     "no such account")
+				   : skw_reply_store_error(r, rc);
 			return false;
 		}
 		skw_account_cleanup(&a);

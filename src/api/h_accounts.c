@@ -28,7 +28,8 @@ static enum MHD_Result create(struct skw_req *r)
 
 	if (!body)
 		return res;
-	json_object_foreach(body, key, v) {
+	json_object_foreach(body, key, v)
+	{
 		if (strcmp(key, "name")) {
 			res = skw_reply_error(r, 422, "validation_failed", key,
 					      "unknown field \"%.48s\"", key);
@@ -64,8 +65,7 @@ static void forget_webhooks(struct skw_req *r, const char *account_id)
 	struct skw_webhook *list = NULL;
 	size_t n = 0;
 
-	if (!r->api->cfg.engine ||
-	    skw_store_webhook_list(r->api->cfg.store, account_id, &list, &n))
+	if (!r->api->cfg.engine || skw_store_webhook_list(r->api->cfg.store, account_id, &list, &n))
 		return;
 	for (size_t i = 0; i < n; i++)
 		skw_engine_forget_webhook(r->api->cfg.engine, list[i].id);

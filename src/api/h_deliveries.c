@@ -23,10 +23,14 @@
 static const char *status_name(enum skw_log_status s)
 {
 	switch (s) {
-	case SKW_LOG_SUCCEEDED: return "succeeded";
-	case SKW_LOG_FAILED: return "failed";
-	case SKW_LOG_PENDING: return "pending";
-	default: return "unknown";
+	case SKW_LOG_SUCCEEDED:
+		return "succeeded";
+	case SKW_LOG_FAILED:
+		return "failed";
+	case SKW_LOG_PENDING:
+		return "pending";
+	default:
+		return "unknown";
 	}
 }
 
@@ -42,16 +46,15 @@ static json_t *entry_json(const struct skw_log_entry *e)
 
 	if (!resp) /* not valid UTF-8: keep what can be shown */
 		resp = json_string("(binary response body)");
-	return json_pack("{s:s, s:s, s:s, s:i, s:i, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-			 "delivery_id", e->delivery_id, "event_id", e->event_id, "event", e->event,
-			 "attempt", e->attempt, "max_attempts", e->max_attempts, "status",
-			 status_name(e->status), "status_code",
-			 e->status_code ? json_integer(e->status_code) : json_null(), "response",
-			 resp, "error", str_or_null(e->error), "started_at",
-			 made ? skw_json_time(e->started_at) : json_null(), "duration_ms",
-			 made ? json_integer(e->duration_ms) : json_null(), "delivered_at",
-			 skw_json_time(e->delivered_at), "next_attempt_at",
-			 made ? json_null() : skw_json_time(e->next_attempt_at));
+	return json_pack(
+	    "{s:s, s:s, s:s, s:i, s:i, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "delivery_id",
+	    e->delivery_id, "event_id", e->event_id, "event", e->event, "attempt", e->attempt,
+	    "max_attempts", e->max_attempts, "status", status_name(e->status), "status_code",
+	    e->status_code ? json_integer(e->status_code) : json_null(), "response", resp, "error",
+	    str_or_null(e->error), "started_at", made ? skw_json_time(e->started_at) : json_null(),
+	    "duration_ms", made ? json_integer(e->duration_ms) : json_null(), "delivered_at",
+	    skw_json_time(e->delivered_at), "next_attempt_at",
+	    made ? json_null() : skw_json_time(e->next_attempt_at));
 }
 
 static bool parse_cursor(const char *c, struct skw_log_query *q)
@@ -168,10 +171,10 @@ enum MHD_Result skw_h_test(struct skw_req *r, const char *webhook_id)
 	if (rc)
 		return skw_reply_store_error(r, rc);
 	return skw_reply_json(
-		r, 200,
-		json_pack("{s:s, s:o, s:o, s:o, s:I, s:b}", "delivery_id", delivery_id,
-			  "status_code", o.status_code ? json_integer(o.status_code) : json_null(),
-			  "response", o.status_code ? json_string(o.response) : json_null(),
-			  "error", o.error[0] ? json_string(o.error) : json_null(), "duration_ms",
-			  (json_int_t)o.duration_ms, "success", o.is_success));
+	    r, 200,
+	    json_pack("{s:s, s:o, s:o, s:o, s:I, s:b}", "delivery_id", delivery_id, "status_code",
+		      o.status_code ? json_integer(o.status_code) : json_null(), "response",
+		      o.status_code ? json_string(o.response) : json_null(), "error",
+		      o.error[0] ? json_string(o.error) : json_null(), "duration_ms",
+		      (json_int_t)o.duration_ms, "success", o.is_success));
 }

@@ -72,8 +72,8 @@ enum MHD_Result skw_h_events(struct skw_req *r, char **seg, size_t n_seg)
 	rc = skw_payload_build(body, r->body, r->body_len, ev.now, &p, &pe);
 	json_decref(body);
 	if (rc)
-		return skw_reply_error(r, pe.status, pe.status == 400 ? "wrong_type"
-								       : "validation_failed",
+		return skw_reply_error(r, pe.status,
+				       pe.status == 400 ? "wrong_type" : "validation_failed",
 				       pe.field, "%s", pe.message);
 	skw_sorted_id("evt_", ev.now, ev.id, sizeof(ev.id)); /* time-ordered: the events index */
 	ev.account_id = r->who.account_id;
@@ -103,6 +103,6 @@ enum MHD_Result skw_h_events(struct skw_req *r, char **seg, size_t n_seg)
 	/* what was not handed off waits in the queue: claim it now */
 	if ((size_t)out.n_deliveries > out.n_works && !out.is_replay && r->api->cfg.engine)
 		skw_engine_notify(r->api->cfg.engine);
-	return skw_reply_json(r, 202, json_pack("{s:s, s:i}", "id", out.id, "deliveries",
-						out.n_deliveries));
+	return skw_reply_json(
+	    r, 202, json_pack("{s:s, s:i}", "id", out.id, "deliveries", out.n_deliveries));
 }

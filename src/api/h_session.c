@@ -49,8 +49,8 @@ enum MHD_Result skw_h_login_links(struct skw_req *r, char **seg, size_t n_seg)
 				   url, sizeof(url), &expires_at);
 	if (rc)
 		return skw_reply_store_error(r, rc);
-	return skw_reply_json(r, 201, json_pack("{s:s, s:o}", "url", url, "expires_at",
-						skw_json_time(expires_at)));
+	return skw_reply_json(
+	    r, 201, json_pack("{s:s, s:o}", "url", url, "expires_at", skw_json_time(expires_at)));
 }
 
 enum MHD_Result skw_h_session(struct skw_req *r, char **seg, size_t n_seg)

@@ -34,10 +34,10 @@ static json_t *events_json(const char *list)
 /* Returns the webhook as JSON; with_secret decrypts the signing secret. */
 static json_t *webhook_json(struct skw_req *r, const struct skw_webhook *w, bool with_secret)
 {
-	json_t *j = json_pack("{s:s, s:s, s:s, s:o, s:i, s:i, s:b}", "id", w->id, "name", w->name,
-			      "url", w->url, "events", events_json(w->events), "timeout",
-			      w->timeout_s, "retry_attempts", w->retry_attempts, "enabled",
-			      w->is_enabled);
+	json_t *j =
+	    json_pack("{s:s, s:s, s:s, s:o, s:i, s:i, s:b}", "id", w->id, "name", w->name, "url",
+		      w->url, "events", events_json(w->events), "timeout", w->timeout_s,
+		      "retry_attempts", w->retry_attempts, "enabled", w->is_enabled);
 
 	if (with_secret) {
 		char secret[SKW_SECRET_MAX];
@@ -55,15 +55,14 @@ static json_t *webhook_json(struct skw_req *r, const struct skw_webhook *w, bool
 	json_object_set_new(j, "created_at", skw_json_time(w->created_at));
 	json_object_set_new(j, "updated_at", skw_json_time(w->updated_at));
 	json_object_set_new(
-		j, "last_delivery",
-		w->last_status
-			? json_pack("{s:s, s:o, s:o}", "status",
-				    w->last_status == SKW_LOG_SUCCEEDED ? "succeeded" : "failed",
-				    "status_code",
-				    w->last_status_code ? json_integer(w->last_status_code)
-							: json_null(),
-				    "at", skw_json_time(w->last_at))
-			: json_null());
+	    j, "last_delivery",
+	    w->last_status
+		? json_pack("{s:s, s:o, s:o}", "status",
+			    w->last_status == SKW_LOG_SUCCEEDED ? "succeeded" : "failed",
+			    "status_code",
+			    w->last_status_code ? json_integer(w->last_status_code) : json_null(),
+			    "at", skw_json_time(w->last_at))
+		: json_null());
 	return j;
 }
 

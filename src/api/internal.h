@@ -29,7 +29,7 @@ struct skw_principal {
 	char key_id[SKW_ID_MAX];     /* "" for a browser session */
 	char account_id[SKW_ID_MAX]; /* the account acted as ("" when none) */
 	bool is_platform;
-	bool has_session;            /* authenticated by the session cookie */
+	bool has_session; /* authenticated by the session cookie */
 	unsigned char session_hash[SKW_TOKEN_HASH_LEN];
 	int64_t session_expires_at;
 };
@@ -54,7 +54,7 @@ struct skw_req {
 enum MHD_Result skw_reply_json(struct skw_req *r, unsigned status, json_t *body /* stolen */);
 enum MHD_Result skw_reply_error(struct skw_req *r, unsigned status, const char *code,
 				const char *field, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+    __attribute__((format(printf, 5, 6)));
 enum MHD_Result skw_reply_empty(struct skw_req *r, unsigned status);
 enum MHD_Result skw_reply_not_found(struct skw_req *r);
 enum MHD_Result skw_reply_method(struct skw_req *r, const char *allow);

@@ -40,7 +40,7 @@ static enum MHD_Result asset(struct skw_req *r, unsigned status, const char *nam
 static enum MHD_Result redirect(struct skw_req *r, const char *location, const char *cookie)
 {
 	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+	    MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
 
 	if (!resp)
 		return MHD_NO;

@@ -13,11 +13,11 @@
 #include "../core/json.h"
 #include "../core/util.h"
 
-static int fail(struct skw_payload_error *e, unsigned status, const char *field,
-		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int fail(struct skw_payload_error *e, unsigned status, const char *field, const char *fmt,
+		...) __attribute__((format(printf, 4, 5)));
 
-static int fail(struct skw_payload_error *e, unsigned status, const char *field,
-		const char *fmt, ...)
+static int fail(struct skw_payload_error *e, unsigned status, const char *field, const char *fmt,
+		...)
 {
 	va_list ap;
 
@@ -41,10 +41,10 @@ static int assemble(const char *event, const char *ts, const char *data, size_t 
 
 	if (!p)
 		return SKW_ENOMEM;
-#define PUT(s, n)                     \
-	do {                          \
-		memcpy(p + o, (s), (n)); \
-		o += (n);             \
+#define PUT(s, n)                                                                                  \
+	do {                                                                                       \
+		memcpy(p + o, (s), (n));                                                           \
+		o += (n);                                                                          \
 	} while (0)
 	PUT(a, sizeof(a) - 1);
 	PUT(event, elen);
@@ -75,7 +75,8 @@ int skw_payload_build(json_t *req, const char *raw, size_t raw_len, int64_t now,
 	json_t *v;
 	int rc;
 
-	json_object_foreach(req, key, v) {
+	json_object_foreach(req, key, v)
+	{
 		if (strcmp(key, "event") && strcmp(key, "data") && strcmp(key, "timestamp"))
 			return fail(e, 422, key, "unknown field \"%.48s\"", key);
 	}
@@ -122,9 +123,9 @@ int skw_payload_test(const char *webhook_id, const char *webhook_name, int64_t n
 		     struct skw_payload *out)
 {
 	char ts[40];
-	json_t *data = json_pack("{s:s, s:s, s:s}", "webhook_id", webhook_id, "webhook_name",
-				 webhook_name, "message",
-				 "This is a test event from SchedulingKit.");
+	json_t *data =
+	    json_pack("{s:s, s:s, s:s}", "webhook_id", webhook_id, "webhook_name", webhook_name,
+		      "message", "This is a test event from SchedulingKit.");
 	char *d = json_dumps(data, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	int rc;
 

@@ -34,10 +34,11 @@ static enum MHD_Result queue(struct skw_req *r, unsigned status, struct MHD_Resp
 	if (content_type)
 		MHD_add_response_header(resp, "Content-Type", content_type);
 	if (content_type && !strncmp(content_type, "text/html", 9)) {
-		MHD_add_response_header(resp, "Content-Security-Policy",
-					"default-src 'self'; img-src 'self' data:; style-src 'self'; "
-					"script-src 'self'; connect-src 'self'; form-action 'self'; "
-					"frame-ancestors 'none'; base-uri 'none'");
+		MHD_add_response_header(
+		    resp, "Content-Security-Policy",
+		    "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+		    "script-src 'self'; connect-src 'self'; form-action 'self'; "
+		    "frame-ancestors 'none'; base-uri 'none'");
 		MHD_add_response_header(resp, "X-Frame-Options", "DENY");
 	}
 	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
@@ -77,8 +78,11 @@ static void utf8_repair(char *s)
 	unsigned char *p = (unsigned char *)s;
 
 	while (*p) {
-		size_t n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3
-			 : (*p & 0xf8) == 0xf0 ? 4 : 0;
+		size_t n = *p < 0x80		 ? 1
+			   : (*p & 0xe0) == 0xc0 ? 2
+			   : (*p & 0xf0) == 0xe0 ? 3
+			   : (*p & 0xf8) == 0xf0 ? 4
+						 : 0;
 		size_t k = 1;
 
 		while (n > 1 && k < n && (p[k] & 0xc0) == 0x80)
@@ -115,13 +119,13 @@ enum MHD_Result skw_reply_error(struct skw_req *r, unsigned status, const char *
 
 enum MHD_Result skw_reply_empty(struct skw_req *r, unsigned status)
 {
-	return queue(r, status, MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT), NULL);
+	return queue(r, status, MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT),
+		     NULL);
 }
 
 enum MHD_Result skw_reply_not_found(struct skw_req *r)
 {
-	return skw_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", NULL,
-			       "no such resource");
+	return skw_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", NULL, "no such resource");
 }
 
 enum MHD_Result skw_reply_method(struct skw_req *r, const char *allow)
@@ -192,9 +196,8 @@ json_t *skw_req_json(struct skw_req *r, size_t flags, enum MHD_Result *res)
 		return NULL;
 	}
 	if (!is_json_type(skw_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE))) {
-		*res = skw_reply_error(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-				       "unsupported_media_type", NULL,
-				       "send the body as Content-Type: application/json");
+		*res = skw_reply_error(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+				       NULL, "send the body as Content-Type: application/json");
 		return NULL;
 	}
 	j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES | flags, &jerr);
@@ -228,9 +231,9 @@ static enum MHD_Result route_healthz(struct skw_req *r)
 	if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD"))
 		return skw_reply_method(r, "GET");
 	if (skw_store_ping(r->api->cfg.store))
-		return skw_reply_json(r, MHD_HTTP_SERVICE_UNAVAILABLE,
-				      json_pack("{s:s, s:s}", "status", "unavailable", "database",
-						"unreachable"));
+		return skw_reply_json(
+		    r, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    json_pack("{s:s, s:s}", "status", "unavailable", "database", "unreachable"));
 	return skw_reply_json(r, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
 }
 
@@ -320,8 +323,8 @@ static enum MHD_Result dispatch(struct skw_req *r)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_data_size, void **con_cls)
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
 {
 	struct skw_api *api = cls;
 	struct skw_req *r = *con_cls;
@@ -394,8 +397,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	{
 		int64_t ms = skw_mono_ms() - r->started_mono;
 
-		skw_info("http method=%s path=%s status=%u duration_ms=%lld%s", r->method,
-			 r->path, r->status, (long long)ms,
+		skw_info("http method=%s path=%s status=%u duration_ms=%lld%s", r->method, r->path,
+			 r->status, (long long)ms,
 			 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
 		skw_metric_http(r->status, ms);
 	}
@@ -458,8 +461,7 @@ bad:
 	return SKW_EINVAL;
 }
 
-int skw_api_start(const struct skw_api_config *c, struct skw_api **out, char *err,
-		  size_t err_len)
+int skw_api_start(const struct skw_api_config *c, struct skw_api **out, char *err, size_t err_len)
 {
 	struct sockaddr_storage ss = {0};
 	struct skw_api *a;
@@ -480,11 +482,11 @@ int skw_api_start(const struct skw_api_config *c, struct skw_api **out, char *er
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->idle, NULL);
 	a->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)2000,
-		MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1024 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+	    flags, 0, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+	    a, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)2000, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1024 * 1024),
+	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
 	if (!a->daemon) {
 		snprintf(err, err_len, "cannot listen on %s (address in use or not permitted)",
 			 c->listen);

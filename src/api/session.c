@@ -44,8 +44,8 @@ int skw_login_link_create(struct skw_store *s, const char *account_id, const cha
 	skw_token_hash(token, hash);
 	*expires_at = now + SKW_LINK_TTL_MS;
 	rc = skw_store_login_link_insert(s, hash, account_id, now, *expires_at);
-	if (!rc && (size_t)snprintf(url, url_len, "%.*s/login/%s", (int)blen, base_url, token) >=
-			   url_len)
+	if (!rc &&
+	    (size_t)snprintf(url, url_len, "%.*s/login/%s", (int)blen, base_url, token) >= url_len)
 		rc = SKW_ETOOBIG;
 	sodium_memzero(token, sizeof(token));
 	return rc;

@@ -15,11 +15,10 @@
 #include "../core/err.h"
 #include "../core/events.h"
 
-static int fail(struct skw_field_error *e, unsigned status, const char *field, const char *fmt,
-		...) __attribute__((format(printf, 4, 5)));
+static int fail(struct skw_field_error *e, unsigned status, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static int fail(struct skw_field_error *e, unsigned status, const char *field, const char *fmt,
-		...)
+static int fail(struct skw_field_error *e, unsigned status, const char *field, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -83,8 +82,8 @@ char *skw_validate_name(const char *field, const char *name, size_t max_chars,
 		return NULL;
 	}
 	if ((size_t)n > max_chars) {
-		fail(e, 422, field, "%s must be at most %zu characters (got %ld)", field,
-		     max_chars, n);
+		fail(e, 422, field, "%s must be at most %zu characters (got %ld)", field, max_chars,
+		     n);
 		return NULL;
 	}
 	out = malloc((size_t)(end - start) + 1);
@@ -108,7 +107,8 @@ int skw_validate_url(const char *url, bool allow_http, struct skw_field_error *e
 		return fail(e, 422, "url", "url must be at most %d bytes", SKW_URL_MAX_BYTES);
 	for (const char *p = url; *p; p++)
 		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
-			return fail(e, 422, "url", "url must not contain spaces or control characters");
+			return fail(e, 422, "url",
+				    "url must not contain spaces or control characters");
 	if (strncasecmp(url, "https://", 8) && strncasecmp(url, "http://", 7))
 		return fail(e, 422, "url", "url must be an absolute https:// URL");
 	h = curl_url();
@@ -151,7 +151,8 @@ char *skw_validate_events(json_t *arr, struct skw_field_error *e)
 		fail(e, 422, "events", "choose at least one event");
 		return NULL;
 	}
-	json_array_foreach(arr, i, v) {
+	json_array_foreach(arr, i, v)
+	{
 		const char *name = json_string_value(v);
 		size_t k;
 
@@ -226,14 +227,15 @@ int skw_validate_webhook(json_t *body, bool is_create, bool allow_http, struct s
 			if (!json_object_get(body, required[i]))
 				return fail(e, 422, required[i], "%s is required", required[i]);
 	}
-	json_object_foreach(body, key, v) {
+	json_object_foreach(body, key, v)
+	{
 		if (!strcmp(key, "name")) {
 			char *name;
 
 			if (!json_is_string(v))
 				return fail(e, 400, "name", "name must be a string");
-			name = skw_validate_name("name", json_string_value(v), SKW_NAME_MAX_CHARS,
-						 e);
+			name =
+			    skw_validate_name("name", json_string_value(v), SKW_NAME_MAX_CHARS, e);
 			if (!name)
 				return SKW_EINVAL;
 			replace(&w->name, name);

@@ -15,8 +15,8 @@
 #define SKW_URL_MAX_BYTES 2048
 
 struct skw_field_error {
-	unsigned status;   /* 400 wrong type, 422 rule broken */
-	const char *code;  /* "wrong_type", "validation_failed" */
+	unsigned status;  /* 400 wrong type, 422 rule broken */
+	const char *code; /* "wrong_type", "validation_failed" */
 	char field[128];
 	char message[256];
 };

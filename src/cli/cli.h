@@ -16,8 +16,8 @@
 #define SKW_DEFAULT_LISTEN "127.0.0.1:8080"
 
 struct skw_cli {
-	const char *prog;    /* "skwebhooks account create" */
-	const char *usage;   /* the --help text */
+	const char *prog;  /* "skwebhooks account create" */
+	const char *usage; /* the --help text */
 	const char *db;
 	const char *key_file;
 	bool is_json;
@@ -38,10 +38,10 @@ bool skw_cli_common(struct skw_cli *c, int argc, char **argv, int *i);
 
 /* Prints "PROG: message" and a hint to stderr, exits 2. */
 void skw_cli_usage_error(const struct skw_cli *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), noreturn));
+    __attribute__((format(printf, 2, 3), noreturn));
 /* Prints "PROG: message" to stderr, exits 1. */
 void skw_cli_fail(const struct skw_cli *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), noreturn));
+    __attribute__((format(printf, 2, 3), noreturn));
 
 /* Opens the store or exits 1 with the reason. Returns owned. */
 struct skw_store *skw_cli_open_store(const struct skw_cli *c);

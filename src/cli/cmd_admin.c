@@ -14,27 +14,27 @@
 #include "cli.h"
 
 static const char account_usage[] =
-	"usage: skwebhooks account create NAME [--db URL] [--json]\n"
-	"\n"
-	"Creates an account and a first API key for it, and prints both.\n"
-	"The key is shown only this once; store it safely.\n"
-	"\n"
-	"  --db URL    database (default $SKWEBHOOKS_DB or " SKW_DEFAULT_DB ")\n"
-	"  --json      print {\"account_id\",\"api_key\",\"key_id\"} as one JSON object\n";
+    "usage: skwebhooks account create NAME [--db URL] [--json]\n"
+    "\n"
+    "Creates an account and a first API key for it, and prints both.\n"
+    "The key is shown only this once; store it safely.\n"
+    "\n"
+    "  --db URL    database (default $SKWEBHOOKS_DB or " SKW_DEFAULT_DB ")\n"
+    "  --json      print {\"account_id\",\"api_key\",\"key_id\"} as one JSON object\n";
 
 static const char apikey_usage[] =
-	"usage: skwebhooks apikey create ACCOUNT_ID [--db URL] [--json]\n"
-	"       skwebhooks apikey create --platform [--db URL] [--json]\n"
-	"       skwebhooks apikey list ACCOUNT_ID [--db URL] [--json]\n"
-	"       skwebhooks apikey list --platform [--db URL] [--json]\n"
-	"       skwebhooks apikey revoke KEY_ID [--db URL] [--json]\n"
-	"\n"
-	"Creates, lists and revokes API keys. A platform key manages accounts\n"
-	"and acts for any account named in the X-Account-Id header; keep it on\n"
-	"SchedulingKit's servers only. A new key is shown only once.\n"
-	"\n"
-	"  --db URL    database (default $SKWEBHOOKS_DB or " SKW_DEFAULT_DB ")\n"
-	"  --json      print the result as one JSON object\n";
+    "usage: skwebhooks apikey create ACCOUNT_ID [--db URL] [--json]\n"
+    "       skwebhooks apikey create --platform [--db URL] [--json]\n"
+    "       skwebhooks apikey list ACCOUNT_ID [--db URL] [--json]\n"
+    "       skwebhooks apikey list --platform [--db URL] [--json]\n"
+    "       skwebhooks apikey revoke KEY_ID [--db URL] [--json]\n"
+    "\n"
+    "Creates, lists and revokes API keys. A platform key manages accounts\n"
+    "and acts for any account named in the X-Account-Id header; keep it on\n"
+    "SchedulingKit's servers only. A new key is shown only once.\n"
+    "\n"
+    "  --db URL    database (default $SKWEBHOOKS_DB or " SKW_DEFAULT_DB ")\n"
+    "  --json      print the result as one JSON object\n";
 
 /* Creates and stores a key; fills key (the secret, shown once) and rec. */
 static int new_key(struct skw_store *s, const char *account_id, char key[SKW_APIKEY_MAX],
@@ -110,9 +110,9 @@ int skw_cmd_account(int argc, char **argv)
 	free(a.name);
 	if (rc)
 		skw_cli_fail(&c, "cannot create the account: %s", skw_strerror(rc));
-	skw_cli_print(&c, json_pack("{s:s, s:s, s:s}", "account_id", a.id, "api_key", key,
-				    "key_id", k.id),
-		      print_account);
+	skw_cli_print(
+	    &c, json_pack("{s:s, s:s, s:s}", "account_id", a.id, "api_key", key, "key_id", k.id),
+	    print_account);
 	return 0;
 }
 
@@ -133,7 +133,8 @@ static void print_list(json_t *j)
 		return;
 	}
 	printf("%-32s %-14s %-22s %s\n", "ID", "PREFIX", "CREATED", "REVOKED");
-	json_array_foreach(data, i, v) {
+	json_array_foreach(data, i, v)
+	{
 		json_t *rev = json_object_get(v, "revoked_at");
 
 		printf("%-32s %-14s %-22s %s\n", json_string_value(json_object_get(v, "id")),
@@ -228,12 +229,10 @@ int skw_cmd_apikey(int argc, char **argv)
 		if (rc)
 			skw_cli_fail(&c, "cannot list keys: %s", skw_strerror(rc));
 		for (size_t i = 0; i < n; i++)
-			json_array_append_new(data, json_pack("{s:s, s:s, s:o, s:o}", "id",
-							      ks[i].id, "prefix", ks[i].prefix,
-							      "created_at",
-							      time_json(ks[i].created_at),
-							      "revoked_at",
-							      time_json(ks[i].revoked_at)));
+			json_array_append_new(
+			    data, json_pack("{s:s, s:s, s:o, s:o}", "id", ks[i].id, "prefix",
+					    ks[i].prefix, "created_at", time_json(ks[i].created_at),
+					    "revoked_at", time_json(ks[i].revoked_at)));
 		free(ks);
 		skw_cli_print(&c, json_pack("{s:o}", "data", data), print_list);
 	} else {

@@ -16,12 +16,12 @@
 #include "cli.h"
 
 static const char usage[] =
-	"usage: skwebhooks emit EVENT --account ID --data @FILE|JSON [--timestamp RFC3339]\n"
-	"                       [--idempotency-key KEY] [--db URL] [--json]\n"
-	"\n"
-	"Reports an event, exactly like POST /api/v1/events: every enabled webhook of\n"
-	"the account subscribed to EVENT gets a delivery. --data takes a JSON object,\n"
-	"or @FILE to read it from a file (@- for standard input).\n";
+    "usage: skwebhooks emit EVENT --account ID --data @FILE|JSON [--timestamp RFC3339]\n"
+    "                       [--idempotency-key KEY] [--db URL] [--json]\n"
+    "\n"
+    "Reports an event, exactly like POST /api/v1/events: every enabled webhook of\n"
+    "the account subscribed to EVENT gets a delivery. --data takes a JSON object,\n"
+    "or @FILE to read it from a file (@- for standard input).\n";
 
 #define EMIT_MAX_DATA (16 * 1024 * 1024)
 
@@ -63,8 +63,7 @@ static char *read_all(FILE *f, size_t *len)
  * The request as the API would receive it, with --data's bytes spliced in
  * verbatim so receivers get the file's JSON exactly. Returns owned.
  */
-static char *build_request(const char *event, const char *data, size_t data_len,
-			   const char *ts)
+static char *build_request(const char *event, const char *data, size_t data_len, const char *ts)
 {
 	json_t *e = json_string(event), *t = ts ? json_string(ts) : NULL;
 	char *es = e ? json_dumps(e, JSON_ENCODE_ANY) : NULL;

@@ -11,13 +11,13 @@
 #include "cli.h"
 
 static const char usage[] =
-	"usage: skwebhooks login-link ACCOUNT_ID [--base-url URL] [--db URL] [--json]\n"
-	"\n"
-	"Prints a sign-in link to the account's Settings -> Webhooks pages. It is valid\n"
-	"for 15 minutes and for one use.\n"
-	"\n"
-	"  --base-url URL   how the browser reaches the service (default $SKWEBHOOKS_PUBLIC_URL\n"
-	"                   or http://" SKW_DEFAULT_LISTEN ")\n";
+    "usage: skwebhooks login-link ACCOUNT_ID [--base-url URL] [--db URL] [--json]\n"
+    "\n"
+    "Prints a sign-in link to the account's Settings -> Webhooks pages. It is valid\n"
+    "for 15 minutes and for one use.\n"
+    "\n"
+    "  --base-url URL   how the browser reaches the service (default $SKWEBHOOKS_PUBLIC_URL\n"
+    "                   or http://" SKW_DEFAULT_LISTEN ")\n";
 
 static void print_link(json_t *j)
 {

@@ -22,40 +22,41 @@
 #include "cli.h"
 
 static const char usage[] =
-	"usage: skwebhooks serve [options]\n"
-	"\n"
-	"Runs the API, the settings pages and the delivery engine.\n"
-	"\n"
-	"  --listen HOST:PORT       where to listen (default $SKWEBHOOKS_LISTEN or " SKW_DEFAULT_LISTEN ")\n"
-	"  --db URL                 database (default $SKWEBHOOKS_DB or " SKW_DEFAULT_DB ")\n"
-	"  --key-file PATH          key that encrypts signing secrets; created (0600) on first\n"
-	"                           start (default $SKWEBHOOKS_KEY_FILE or " SKW_DEFAULT_KEY_FILE ").\n"
-	"                           $SKWEBHOOKS_SECRET_KEY (base64 of 32 bytes) replaces it\n"
-	"  --public-url URL         how users reach this service, the base of sign-in links\n"
-	"                           (default http://LISTEN); https:// makes cookies Secure\n"
-	"  --retry-schedule LIST    delays before each retry, e.g. 5s,5m,30m (default\n"
-	"                           5s,5m,30m,2h,5h,10h,10h,14h,20h,24h, each +-20%% jitter)\n"
-	"  --ca-file PEM            extra CA certificates trusted for receivers\n"
-	"  --max-body BYTES         largest request body accepted (default 262144)\n"
-	"  --shutdown-grace DUR     how long attempts in flight may finish on shutdown (10s)\n"
-	"  --max-in-flight N        deliveries held at once: requests open plus results\n"
-	"                           not yet written (default 10000)\n"
-	"  --per-webhook-in-flight N  requests open to one webhook (default 64)\n"
-	"  --role all|api|worker    api: answer HTTP, never claim deliveries; worker: claim\n"
-	"                           and send deliveries (HTTP still answers, e.g. /healthz);\n"
-	"                           all: both (default)\n"
-	"  --node-id NAME           this node's name on its delivery leases (PostgreSQL);\n"
-	"                           unique per node, stable across restarts (default:\n"
-	"                           hostname plus a random suffix)\n"
-	"  --lease-margin DUR       a claimed delivery is leased for its webhook's timeout\n"
-	"                           plus this (default 60s); after a node dies, others take\n"
-	"                           its deliveries over when their leases run out\n"
-	"  --log-retention DUR      how long the delivery log and events are kept (30d)\n"
-	"  --log-level LEVEL        debug, info, warn or error (default info)\n"
-	"  --allow-http             UNSAFE outside tests: accept and send to http:// URLs\n"
-	"  --allow-net CIDR         UNSAFE outside tests: let the sender reach this range\n"
-	"                           (e.g. 127.0.0.0/8); repeatable\n"
-	"  --unsafe-no-fsync        do not fsync commits (benchmarks only: loses data on crash)\n";
+    "usage: skwebhooks serve [options]\n"
+    "\n"
+    "Runs the API, the settings pages and the delivery engine.\n"
+    "\n"
+    "  --listen HOST:PORT       where to listen (default $SKWEBHOOKS_LISTEN or " SKW_DEFAULT_LISTEN
+    ")\n"
+    "  --db URL                 database (default $SKWEBHOOKS_DB or " SKW_DEFAULT_DB ")\n"
+    "  --key-file PATH          key that encrypts signing secrets; created (0600) on first\n"
+    "                           start (default $SKWEBHOOKS_KEY_FILE or " SKW_DEFAULT_KEY_FILE ").\n"
+    "                           $SKWEBHOOKS_SECRET_KEY (base64 of 32 bytes) replaces it\n"
+    "  --public-url URL         how users reach this service, the base of sign-in links\n"
+    "                           (default http://LISTEN); https:// makes cookies Secure\n"
+    "  --retry-schedule LIST    delays before each retry, e.g. 5s,5m,30m (default\n"
+    "                           5s,5m,30m,2h,5h,10h,10h,14h,20h,24h, each +-20%% jitter)\n"
+    "  --ca-file PEM            extra CA certificates trusted for receivers\n"
+    "  --max-body BYTES         largest request body accepted (default 262144)\n"
+    "  --shutdown-grace DUR     how long attempts in flight may finish on shutdown (10s)\n"
+    "  --max-in-flight N        deliveries held at once: requests open plus results\n"
+    "                           not yet written (default 10000)\n"
+    "  --per-webhook-in-flight N  requests open to one webhook (default 64)\n"
+    "  --role all|api|worker    api: answer HTTP, never claim deliveries; worker: claim\n"
+    "                           and send deliveries (HTTP still answers, e.g. /healthz);\n"
+    "                           all: both (default)\n"
+    "  --node-id NAME           this node's name on its delivery leases (PostgreSQL);\n"
+    "                           unique per node, stable across restarts (default:\n"
+    "                           hostname plus a random suffix)\n"
+    "  --lease-margin DUR       a claimed delivery is leased for its webhook's timeout\n"
+    "                           plus this (default 60s); after a node dies, others take\n"
+    "                           its deliveries over when their leases run out\n"
+    "  --log-retention DUR      how long the delivery log and events are kept (30d)\n"
+    "  --log-level LEVEL        debug, info, warn or error (default info)\n"
+    "  --allow-http             UNSAFE outside tests: accept and send to http:// URLs\n"
+    "  --allow-net CIDR         UNSAFE outside tests: let the sender reach this range\n"
+    "                           (e.g. 127.0.0.0/8); repeatable\n"
+    "  --unsafe-no-fsync        do not fsync commits (benchmarks only: loses data on crash)\n";
 
 static void parse_size(struct skw_cli *c, const char *opt, const char *v, long long min,
 		       long long max, size_t *out)
@@ -154,7 +155,8 @@ int skw_cmd_serve(int argc, char **argv)
 				   &ec.per_webhook_in_flight);
 		} else if (skw_cli_opt(&c, argc, argv, &i, "shutdown-grace", &v)) {
 			if (!skw_parse_duration(v, &grace))
-				skw_cli_usage_error(&c, "--shutdown-grace must be a duration like 10s");
+				skw_cli_usage_error(&c,
+						    "--shutdown-grace must be a duration like 10s");
 		} else if (skw_cli_opt(&c, argc, argv, &i, "log-retention", &v)) {
 			if (!skw_parse_duration(v, &retention) || retention < 3600 * 1000)
 				skw_cli_usage_error(&c, "--log-retention must be a duration of at "
@@ -169,16 +171,19 @@ int skw_cmd_serve(int argc, char **argv)
 			else if (!strcmp(v, "error"))
 				skw_log_set_level(SKW_LOG_ERROR);
 			else
-				skw_cli_usage_error(&c, "--log-level must be debug, info, warn or error");
+				skw_cli_usage_error(
+				    &c, "--log-level must be debug, info, warn or error");
 		} else if (skw_cli_opt(&c, argc, argv, &i, "role", &role)) {
 			if (strcmp(role, "all") && strcmp(role, "api") && strcmp(role, "worker"))
 				skw_cli_usage_error(&c, "--role must be all, api or worker");
 		} else if (skw_cli_opt(&c, argc, argv, &i, "node-id", &ec.node_id)) {
 			if (!valid_node_id(ec.node_id))
-				skw_cli_usage_error(&c, "--node-id must be 1 to 64 letters, digits, "
-							"'.', '_' or '-'");
+				skw_cli_usage_error(&c,
+						    "--node-id must be 1 to 64 letters, digits, "
+						    "'.', '_' or '-'");
 		} else if (skw_cli_opt(&c, argc, argv, &i, "lease-margin", &v)) {
-			if (!skw_parse_duration(v, &ec.lease_margin_ms) || ec.lease_margin_ms < 1000)
+			if (!skw_parse_duration(v, &ec.lease_margin_ms) ||
+			    ec.lease_margin_ms < 1000)
 				skw_cli_usage_error(&c, "--lease-margin must be a duration of at "
 							"least 1s, like 60s");
 		} else if (skw_cli_opt(&c, argc, argv, &i, "unsafe-no-fsync", NULL)) {

@@ -11,17 +11,17 @@
 #include "cli.h"
 
 static const char usage[] =
-	"usage: skwebhooks COMMAND [options]\n"
-	"\n"
-	"commands:\n"
-	"  serve                       run the API, the pages and the delivery engine\n"
-	"  account create NAME         create an account and its first API key\n"
-	"  apikey create|list|revoke   manage API keys (--platform for the platform key)\n"
-	"  emit EVENT --account ID --data @file.json   report an event\n"
-	"  login-link ACCOUNT_ID       a one-time sign-in link to the settings pages\n"
-	"  version                     print the version\n"
-	"\n"
-	"Run 'skwebhooks COMMAND --help' for a command's options.\n";
+    "usage: skwebhooks COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  serve                       run the API, the pages and the delivery engine\n"
+    "  account create NAME         create an account and its first API key\n"
+    "  apikey create|list|revoke   manage API keys (--platform for the platform key)\n"
+    "  emit EVENT --account ID --data @file.json   report an event\n"
+    "  login-link ACCOUNT_ID       a one-time sign-in link to the settings pages\n"
+    "  version                     print the version\n"
+    "\n"
+    "Run 'skwebhooks COMMAND --help' for a command's options.\n";
 
 int main(int argc, char **argv)
 {

@@ -9,14 +9,14 @@
 
 enum skw_err {
 	SKW_OK = 0,
-	SKW_ENOMEM = -1,     /* allocation failed */
-	SKW_EINVAL = -2,     /* bad argument or input */
-	SKW_ENOTFOUND = -3,  /* no such row (or not this account's) */
-	SKW_ECONFLICT = -4,  /* unique constraint, idempotency mismatch */
-	SKW_EIO = -5,        /* database or file error */
-	SKW_ECRYPTO = -6,    /* decryption failed: wrong key or tampered */
-	SKW_EUNAVAIL = -7,   /* database unreachable; try again later */
-	SKW_ETOOBIG = -8,    /* input over a configured limit */
+	SKW_ENOMEM = -1,    /* allocation failed */
+	SKW_EINVAL = -2,    /* bad argument or input */
+	SKW_ENOTFOUND = -3, /* no such row (or not this account's) */
+	SKW_ECONFLICT = -4, /* unique constraint, idempotency mismatch */
+	SKW_EIO = -5,	    /* database or file error */
+	SKW_ECRYPTO = -6,   /* decryption failed: wrong key or tampered */
+	SKW_EUNAVAIL = -7,  /* database unreachable; try again later */
+	SKW_ETOOBIG = -8,   /* input over a configured limit */
 };
 
 /* Returns a static, human-readable name for rc. */

@@ -11,8 +11,8 @@
 #include <stddef.h>
 
 struct skw_event_def {
-	const char *name;        /* "booking.created" */
-	const char *group;       /* "Event", "Booking", "Payment", "Webhook" */
+	const char *name;	 /* "booking.created" */
+	const char *group;	 /* "Event", "Booking", "Payment", "Webhook" */
 	const char *description; /* the help page's one-line description */
 };
 

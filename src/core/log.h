@@ -11,8 +11,7 @@
 enum skw_log_level { SKW_LOG_DEBUG, SKW_LOG_INFO, SKW_LOG_WARN, SKW_LOG_ERROR };
 
 void skw_log_set_level(enum skw_log_level level);
-void skw_log(enum skw_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void skw_log(enum skw_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The level, set once at start (skw_log_set_level) before threads run. */
 extern enum skw_log_level skw_log_min_level;

@@ -17,13 +17,13 @@ enum skw_metric {
 	SKW_M_HTTP_3XX,
 	SKW_M_HTTP_4XX,
 	SKW_M_HTTP_5XX,
-	SKW_M_HTTP_MS_SUM,       /* request durations, ms */
-	SKW_M_EVENTS_ACCEPTED,   /* new events (replays not counted) */
+	SKW_M_HTTP_MS_SUM,	 /* request durations, ms */
+	SKW_M_EVENTS_ACCEPTED,	 /* new events (replays not counted) */
 	SKW_M_DELIVERIES_QUEUED, /* deliveries those events queued */
 	SKW_M_ATTEMPTS_OK,
 	SKW_M_ATTEMPTS_FAILED,
-	SKW_M_ATTEMPT_MS_SUM,    /* attempt durations, ms */
-	SKW_M_IN_FLIGHT,         /* gauge: attempts in flight now */
+	SKW_M_ATTEMPT_MS_SUM, /* attempt durations, ms */
+	SKW_M_IN_FLIGHT,      /* gauge: attempts in flight now */
 	SKW_M_STORE_ERRORS,
 	SKW_M_COUNT
 };

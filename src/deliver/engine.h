@@ -21,23 +21,23 @@
 #define SKW_RETRY_MAX_STEPS 16
 
 struct skw_engine_config {
-	struct skw_store *store;               /* borrowed */
-	const struct skw_keyring *keyring;     /* borrowed */
+	struct skw_store *store;	   /* borrowed */
+	const struct skw_keyring *keyring; /* borrowed */
 	struct skw_guard guard;
-	bool allow_http;                       /* permit http:// URLs (tests, demos) */
-	const char *ca_file;                   /* extra CA bundle, or NULL for the system's */
+	bool allow_http;			     /* permit http:// URLs (tests, demos) */
+	const char *ca_file;			     /* extra CA bundle, or NULL for the system's */
 	int64_t retry_schedule[SKW_RETRY_MAX_STEPS]; /* ms before retry 1, 2, ... */
-	size_t n_retry_schedule;               /* the last step repeats */
-	double jitter;                         /* 0.2 = +-20% */
-	size_t max_in_flight;                  /* all webhooks, default 10000 */
-	size_t per_webhook_in_flight;          /* default 64 */
-	size_t batch;                          /* claim batch size, default 256 */
-	const char *node_id;                   /* lease holder name; NULL: single node,
-						* every lease is released at start */
-	bool is_worker;                        /* claim queued work (false: test sends only) */
-	int64_t lease_margin_ms;               /* lease = the webhook's timeout + this; 0: 60 s.
-						* Another node takes work over when it expires */
-	const char *user_agent;                /* "skwebhooks/0.1.0" */
+	size_t n_retry_schedule;		     /* the last step repeats */
+	double jitter;				     /* 0.2 = +-20% */
+	size_t max_in_flight;			     /* all webhooks, default 10000 */
+	size_t per_webhook_in_flight;		     /* default 64 */
+	size_t batch;				     /* claim batch size, default 256 */
+	const char *node_id;			     /* lease holder name; NULL: single node,
+						      * every lease is released at start */
+	bool is_worker;		 /* claim queued work (false: test sends only) */
+	int64_t lease_margin_ms; /* lease = the webhook's timeout + this; 0: 60 s.
+				  * Another node takes work over when it expires */
+	const char *user_agent;	 /* "skwebhooks/0.1.0" */
 };
 
 /* Fills c with the defaults (the help page's schedule, limits above). */

@@ -148,12 +148,12 @@ struct skw_engine {
 	size_t n_outstanding; /* claimed or reserved jobs not yet recycled */
 	struct wslot *wt;
 	size_t wt_cap, wt_used;
-	const char **exclude; /* the claim's excluded webhooks: pointers into */
+	const char **exclude;		 /* the claim's excluded webhooks: pointers into */
 	char (*exclude_ids)[SKW_ID_MAX]; /* copies of their ids */
 	size_t exclude_cap;
 
 	/* store thread */
-	size_t n_released;    /* leases given back at shutdown, for the log */
+	size_t n_released; /* leases given back at shutdown, for the log */
 	struct job **pend; /* results waiting for skw_store_complete */
 	size_t n_pend, pend_cap;
 	struct skw_attempt_result *res;

@@ -13,7 +13,7 @@
 #define SKW_GUARD_MAX_ALLOW 32
 
 struct skw_cidr {
-	int family;              /* AF_INET or AF_INET6 */
+	int family; /* AF_INET or AF_INET6 */
 	unsigned char addr[16];
 	int prefix;
 };

@@ -122,8 +122,8 @@ static int read_key_file(const char *path, struct skw_keyring *kr, char *err, si
 	return rc;
 }
 
-int skw_keyring_load(const char *key_file, const char *env_b64, struct skw_keyring **out,
-		     char *err, size_t err_len)
+int skw_keyring_load(const char *key_file, const char *env_b64, struct skw_keyring **out, char *err,
+		     size_t err_len)
 {
 	struct skw_keyring *kr;
 	int rc;
@@ -166,23 +166,23 @@ int skw_secret_seal(const struct skw_keyring *kr, const char *webhook_id, const 
 		return SKW_ENOMEM;
 	randombytes_buf(b, NONCE_LEN);
 	crypto_aead_xchacha20poly1305_ietf_encrypt(
-		b + NONCE_LEN, &clen, (const unsigned char *)secret, mlen,
-		(const unsigned char *)webhook_id, strlen(webhook_id), NULL, b, kr->key);
+	    b + NONCE_LEN, &clen, (const unsigned char *)secret, mlen,
+	    (const unsigned char *)webhook_id, strlen(webhook_id), NULL, b, kr->key);
 	*blob = b;
 	*blob_len = NONCE_LEN + (size_t)clen;
 	return 0;
 }
 
-int skw_secret_open(const struct skw_keyring *kr, const char *webhook_id,
-		    const unsigned char *blob, size_t blob_len, char out[SKW_SECRET_MAX])
+int skw_secret_open(const struct skw_keyring *kr, const char *webhook_id, const unsigned char *blob,
+		    size_t blob_len, char out[SKW_SECRET_MAX])
 {
 	unsigned long long mlen;
 
 	if (blob_len < NONCE_LEN + TAG_LEN || blob_len - NONCE_LEN - TAG_LEN >= SKW_SECRET_MAX)
 		return SKW_ECRYPTO;
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-		    (unsigned char *)out, &mlen, NULL, blob + NONCE_LEN, blob_len - NONCE_LEN,
-		    (const unsigned char *)webhook_id, strlen(webhook_id), blob, kr->key))
+		(unsigned char *)out, &mlen, NULL, blob + NONCE_LEN, blob_len - NONCE_LEN,
+		(const unsigned char *)webhook_id, strlen(webhook_id), blob, kr->key))
 		return SKW_ECRYPTO;
 	out[mlen] = '\0';
 	return 0;

@@ -10,9 +10,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define SKW_SIG_HEX_LEN 64     /* lowercase hex of HMAC-SHA256 */
-#define SKW_SECRET_MAX 64      /* "whsec_" + base64(32 bytes) + NUL fits */
-#define SKW_APIKEY_MAX 64      /* "skw_" + base64url(24 bytes) + NUL fits */
+#define SKW_SIG_HEX_LEN 64 /* lowercase hex of HMAC-SHA256 */
+#define SKW_SECRET_MAX 64  /* "whsec_" + base64(32 bytes) + NUL fits */
+#define SKW_APIKEY_MAX 64  /* "skw_" + base64url(24 bytes) + NUL fits */
 #define SKW_KEYRING_KEY_LEN 32
 
 /* out = lowercase hex of HMAC-SHA256(key = secret as typed, message = body). */
@@ -42,8 +42,8 @@ struct skw_keyring;
  * key_file, creating that file (mode 0600, its directory too) with a random
  * key when it does not exist. Returns owned *out (skw_keyring_free).
  */
-int skw_keyring_load(const char *key_file, const char *env_b64, struct skw_keyring **out,
-		     char *err, size_t err_len);
+int skw_keyring_load(const char *key_file, const char *env_b64, struct skw_keyring **out, char *err,
+		     size_t err_len);
 void skw_keyring_free(struct skw_keyring *kr);
 
 /* out = BLAKE2b-256 keyed with the keyring's key, over purpose, a zero byte
@@ -56,7 +56,7 @@ int skw_secret_seal(const struct skw_keyring *kr, const char *webhook_id, const 
 		    unsigned char **blob, size_t *blob_len);
 /* Opens a sealed secret into out (NUL-terminated). SKW_ECRYPTO when the
  * blob was tampered with, moved, or sealed under another key. */
-int skw_secret_open(const struct skw_keyring *kr, const char *webhook_id,
-		    const unsigned char *blob, size_t blob_len, char out[SKW_SECRET_MAX]);
+int skw_secret_open(const struct skw_keyring *kr, const char *webhook_id, const unsigned char *blob,
+		    size_t blob_len, char out[SKW_SECRET_MAX]);
 
 #endif

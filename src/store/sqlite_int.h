@@ -121,8 +121,8 @@ int sq_login_link_consume(struct skw_store *s, const unsigned char hash[SKW_TOKE
 			  int64_t now, char account_id[SKW_ID_MAX]);
 int sq_session_insert(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN],
 		      const char *account_id, int64_t now, int64_t expires_at);
-int sq_session_touch(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN],
-		     int64_t now, int64_t idle_ms, struct skw_session *out);
+int sq_session_touch(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN], int64_t now,
+		     int64_t idle_ms, struct skw_session *out);
 int sq_session_delete(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN]);
 /* Drops expired links and sessions idle for idle_ms or past their end. */
 int sq_sessions_gc(struct skw_store *s, int64_t now, int64_t idle_ms);

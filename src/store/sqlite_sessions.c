@@ -52,8 +52,8 @@ static int do_link_insert(struct sq_conn *c, void *arg)
 int sq_login_link_insert(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN],
 			 const char *account_id, int64_t now, int64_t expires_at)
 {
-	struct sess_job j = {.hash = hash, .account_id = account_id, .now = now,
-			     .expires_at = expires_at};
+	struct sess_job j = {
+	    .hash = hash, .account_id = account_id, .now = now, .expires_at = expires_at};
 
 	return sq_write(s, do_link_insert, &j);
 }
@@ -117,8 +117,8 @@ static int do_session_insert(struct sq_conn *c, void *arg)
 int sq_session_insert(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN],
 		      const char *account_id, int64_t now, int64_t expires_at)
 {
-	struct sess_job j = {.hash = hash, .account_id = account_id, .now = now,
-			     .expires_at = expires_at};
+	struct sess_job j = {
+	    .hash = hash, .account_id = account_id, .now = now, .expires_at = expires_at};
 
 	return sq_write(s, do_session_insert, &j);
 }
@@ -163,8 +163,8 @@ static int do_session_seen(struct sq_conn *c, void *arg)
 	return sq_done(c, st);
 }
 
-int sq_session_touch(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN],
-		     int64_t now, int64_t idle_ms, struct skw_session *out)
+int sq_session_touch(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN], int64_t now,
+		     int64_t idle_ms, struct skw_session *out)
 {
 	struct sess_job j = {.hash = hash, .now = now, .idle_ms = idle_ms, .session = out};
 	int rc;
@@ -292,8 +292,12 @@ static int do_stats(struct sq_conn *c, void *arg)
 int sq_webhook_stats(struct skw_store *s, const char *account_id, const char *webhook_id,
 		     int64_t from, int64_t bucket_ms, size_t n, struct skw_stat_bucket *out)
 {
-	struct sess_job j = {.account_id = account_id, .webhook_id = webhook_id, .from = from,
-			     .bucket_ms = bucket_ms, .n = n, .buckets = out};
+	struct sess_job j = {.account_id = account_id,
+			     .webhook_id = webhook_id,
+			     .from = from,
+			     .bucket_ms = bucket_ms,
+			     .n = n,
+			     .buckets = out};
 
 	if (bucket_ms <= 0)
 		return SKW_EINVAL;

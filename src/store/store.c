@@ -351,9 +351,8 @@ int skw_store_login_link_insert(struct skw_store *s, const unsigned char hash[SK
 	return s->ops->login_link_insert(s, hash, account_id, now, expires_at);
 }
 
-int skw_store_login_link_consume(struct skw_store *s,
-				 const unsigned char hash[SKW_TOKEN_HASH_LEN], int64_t now,
-				 char account_id[SKW_ID_MAX])
+int skw_store_login_link_consume(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN],
+				 int64_t now, char account_id[SKW_ID_MAX])
 {
 	if (!hash || !account_id)
 		return SKW_EINVAL;

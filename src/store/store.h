@@ -28,9 +28,9 @@
 struct skw_store;
 
 struct skw_store_options {
-	const char *url;   /* "sqlite:./var/skwebhooks.db", "sqlite::memory:",
-			    * "postgres://user:pass@host:5432/db", "host=... dbname=..." */
-	bool is_durable;   /* fsync on commit (default true); false only for benchmarks */
+	const char *url; /* "sqlite:./var/skwebhooks.db", "sqlite::memory:",
+			  * "postgres://user:pass@host:5432/db", "host=... dbname=..." */
+	bool is_durable; /* fsync on commit (default true); false only for benchmarks */
 };
 
 /* Opens (creating and migrating) the store. *out is owned by the caller. */
@@ -77,12 +77,12 @@ int skw_store_account_delete(struct skw_store *s, const char *id);
 #define SKW_KEY_HASH_LEN 32
 
 struct skw_apikey {
-	char id[SKW_ID_MAX];         /* "key_..." */
+	char id[SKW_ID_MAX];	     /* "key_..." */
 	char account_id[SKW_ID_MAX]; /* "" for a platform key */
 	bool is_platform;
-	char prefix[16];             /* first characters of the key, for display */
+	char prefix[16]; /* first characters of the key, for display */
 	int64_t created_at;
-	int64_t revoked_at;          /* 0 when active */
+	int64_t revoked_at; /* 0 when active */
 };
 
 /* hash is the keyed hash of the full key (sign/apikey.h). */
@@ -105,9 +105,9 @@ struct skw_webhook {
 	char account_id[SKW_ID_MAX];
 	char *name;
 	char *url;
-	char *events;        /* canonical comma-separated list: "booking.created,payment.failed" */
-	int timeout_s;       /* 1..300 */
-	int retry_attempts;  /* 0..10 */
+	char *events;	    /* canonical comma-separated list: "booking.created,payment.failed" */
+	int timeout_s;	    /* 1..300 */
+	int retry_attempts; /* 0..10 */
 	bool is_enabled;
 	unsigned char *secret_enc; /* sealed signing secret (sign/secret.h) */
 	size_t secret_enc_len;
@@ -161,12 +161,12 @@ struct skw_handoff_in {
 };
 
 struct skw_event_in {
-	char id[SKW_ID_MAX];        /* "evt_...", chosen by the caller */
+	char id[SKW_ID_MAX]; /* "evt_...", chosen by the caller */
 	const char *account_id;
-	const char *event;          /* "booking.created" */
-	const char *body;           /* exact payload bytes sent to receivers */
+	const char *event; /* "booking.created" */
+	const char *body;  /* exact payload bytes sent to receivers */
 	size_t body_len;
-	const char *idem_key;       /* Idempotency-Key or NULL */
+	const char *idem_key;	    /* Idempotency-Key or NULL */
 	unsigned char req_hash[32]; /* hash of the request, to detect a reused key */
 	int64_t now;
 	const struct skw_handoff_in *handoff; /* borrowed; NULL: queue only */
@@ -175,7 +175,7 @@ struct skw_event_in {
 struct skw_event_out {
 	char id[SKW_ID_MAX]; /* the event id (the first one's, on a replay) */
 	int n_deliveries;
-	bool is_replay;      /* the idempotency key was seen within 24 h */
+	bool is_replay;		/* the idempotency key was seen within 24 h */
 	struct skw_work *works; /* handed-off deliveries (see skw_handoff_in): owned,
 				 * skw_works_free; NULL when none */
 	size_t n_works;
@@ -204,9 +204,9 @@ struct skw_work {
 	char *body;
 	size_t body_len;
 	int timeout_s;
-	int attempt;      /* 1-based number of this attempt */
+	int attempt;	  /* 1-based number of this attempt */
 	int max_attempts; /* 1 + the webhook's retry_attempts now */
-	bool is_test;     /* a test send: never queued, never retried */
+	bool is_test;	  /* a test send: never queued, never retried */
 	int64_t lease_until;
 	/* the X-Webhook-Signature value (hex HMAC-SHA256 of body): "" from the
 	 * store; the engine fills it off its send thread (skw_engine_sign) */
@@ -217,12 +217,12 @@ void skw_works_free(struct skw_work *w, size_t n);
 
 struct skw_claim_opts {
 	int64_t now;
-	size_t limit;                    /* at most this many in total */
-	size_t per_webhook_limit;        /* at most this many per webhook */
-	const char *const *exclude;      /* webhook ids not to claim (saturated) */
+	size_t limit;		    /* at most this many in total */
+	size_t per_webhook_limit;   /* at most this many per webhook */
+	const char *const *exclude; /* webhook ids not to claim (saturated) */
 	size_t n_exclude;
-	const char *node_id;             /* recorded as the lease holder */
-	int64_t lease_margin_ms;         /* lease = now + timeout + margin */
+	const char *node_id;	 /* recorded as the lease holder */
+	int64_t lease_margin_ms; /* lease = now + timeout + margin */
 };
 
 /*
@@ -236,14 +236,14 @@ int skw_store_claim(struct skw_store *s, const struct skw_claim_opts *o, struct 
 /* The outcome of one attempt, as the sender saw it. */
 struct skw_attempt_result {
 	const struct skw_work *work; /* borrowed */
-	int status_code;             /* 0 when there was no response */
-	const char *response;        /* first bytes of the body (<= 1 KiB), may be NULL */
+	int status_code;	     /* 0 when there was no response */
+	const char *response;	     /* first bytes of the body (<= 1 KiB), may be NULL */
 	size_t response_len;
-	const char *error;           /* plain words, NULL on success */
+	const char *error; /* plain words, NULL on success */
 	bool is_success;
 	int64_t started_at;
 	int64_t duration_ms;
-	int64_t next_attempt_at;     /* 0: final (success, or no attempts left) */
+	int64_t next_attempt_at; /* 0: final (success, or no attempts left) */
 };
 
 /*
@@ -277,8 +277,8 @@ struct skw_log_query {
 	const char *account_id;
 	const char *webhook_id;
 	enum skw_log_status status;
-	size_t limit;          /* 1..100 */
-	bool has_cursor;       /* continue after (cursor_at, cursor_key) */
+	size_t limit;	 /* 1..100 */
+	bool has_cursor; /* continue after (cursor_at, cursor_key) */
 	int64_t cursor_at;
 	char cursor_key[64];
 };
@@ -294,15 +294,15 @@ struct skw_log_entry {
 	enum skw_log_status status;
 	int attempt;
 	int max_attempts;
-	int status_code;      /* 0: none */
-	char *response;       /* may be NULL */
-	char *error;          /* may be NULL */
-	int64_t started_at;   /* 0 for pending */
+	int status_code;    /* 0: none */
+	char *response;	    /* may be NULL */
+	char *error;	    /* may be NULL */
+	int64_t started_at; /* 0 for pending */
 	int64_t duration_ms;
-	int64_t delivered_at; /* 0 unless succeeded */
+	int64_t delivered_at;	 /* 0 unless succeeded */
 	int64_t next_attempt_at; /* pending only */
-	int64_t at;           /* sort time */
-	char key[64];         /* sort tie-breaker, unique */
+	int64_t at;		 /* sort time */
+	char key[64];		 /* sort tie-breaker, unique */
 };
 void skw_log_entries_free(struct skw_log_entry *e, size_t n);
 
@@ -318,8 +318,8 @@ int skw_store_maintain(struct skw_store *s, int64_t now, int64_t retention_ms);
 /* ---- delivery statistics --------------------------------------------- */
 
 struct skw_stat_bucket {
-	int64_t start;  /* bucket start, ms */
-	int succeeded;  /* attempts made in [start, start + bucket_ms) */
+	int64_t start; /* bucket start, ms */
+	int succeeded; /* attempts made in [start, start + bucket_ms) */
 	int failed;
 };
 
@@ -340,9 +340,8 @@ int skw_store_login_link_insert(struct skw_store *s, const unsigned char hash[SK
 /* Uses a link once: atomically removes it and fills account_id when it
  * exists and now < its expiry. SKW_ENOTFOUND otherwise (unknown, used or
  * expired). */
-int skw_store_login_link_consume(struct skw_store *s,
-				 const unsigned char hash[SKW_TOKEN_HASH_LEN], int64_t now,
-				 char account_id[SKW_ID_MAX]);
+int skw_store_login_link_consume(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN],
+				 int64_t now, char account_id[SKW_ID_MAX]);
 
 struct skw_session {
 	char account_id[SKW_ID_MAX];

@@ -45,12 +45,12 @@ struct skw_store_ops {
 			struct skw_log_entry **out, size_t *n_out);
 	int (*maintain)(struct skw_store *s, int64_t now, int64_t retention_ms);
 	int (*webhook_stats)(struct skw_store *s, const char *account_id, const char *webhook_id,
-			     int64_t from, int64_t bucket_ms, size_t n, struct skw_stat_bucket *out);
+			     int64_t from, int64_t bucket_ms, size_t n,
+			     struct skw_stat_bucket *out);
 	int (*login_link_insert)(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN],
 				 const char *account_id, int64_t now, int64_t expires_at);
-	int (*login_link_consume)(struct skw_store *s,
-				  const unsigned char hash[SKW_TOKEN_HASH_LEN], int64_t now,
-				  char account_id[SKW_ID_MAX]);
+	int (*login_link_consume)(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN],
+				  int64_t now, char account_id[SKW_ID_MAX]);
 	int (*session_insert)(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN],
 			      const char *account_id, int64_t now, int64_t expires_at);
 	int (*session_touch)(struct skw_store *s, const unsigned char hash[SKW_TOKEN_HASH_LEN],

@@ -13,33 +13,34 @@
 static int check_failures;
 static int check_tests;
 
-#define CHECK(cond)                                                                    \
-	do {                                                                           \
-		if (!(cond)) {                                                         \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-			check_failures++;                                              \
-		}                                                                      \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);   \
+			check_failures++;                                                          \
+		}                                                                                  \
 	} while (0)
 
-#define CHECK_STR(a, b)                                                                \
-	do {                                                                           \
-		const char *ca_ = (a), *cb_ = (b);                                     \
-		if (!ca_ || !cb_ || strcmp(ca_, cb_)) {                                \
-			fprintf(stderr, "%s:%d: \"%s\" != \"%s\"\n", __FILE__, __LINE__,  \
-				ca_ ? ca_ : "(null)", cb_ ? cb_ : "(null)");           \
-			check_failures++;                                              \
-		}                                                                      \
+#define CHECK_STR(a, b)                                                                            \
+	do {                                                                                       \
+		const char *ca_ = (a), *cb_ = (b);                                                 \
+		if (!ca_ || !cb_ || strcmp(ca_, cb_)) {                                            \
+			fprintf(stderr, "%s:%d: \"%s\" != \"%s\"\n", __FILE__, __LINE__,           \
+				ca_ ? ca_ : "(null)", cb_ ? cb_ : "(null)");                       \
+			check_failures++;                                                          \
+		}                                                                                  \
 	} while (0)
 
-#define RUN(fn)                                                                        \
-	do {                                                                           \
-		int before_ = check_failures;                                          \
-		check_tests++;                                                         \
-		fn();                                                                  \
-		printf("%s %s\n", check_failures == before_ ? "ok  " : "FAIL", #fn);   \
+#define RUN(fn)                                                                                    \
+	do {                                                                                       \
+		int before_ = check_failures;                                                      \
+		check_tests++;                                                                     \
+		fn();                                                                              \
+		printf("%s %s\n", check_failures == before_ ? "ok  " : "FAIL", #fn);               \
 	} while (0)
 
-#define CHECK_DONE() (printf("%d tests, %d failed checks\n", check_tests, check_failures), \
-		      check_failures ? EXIT_FAILURE : EXIT_SUCCESS)
+#define CHECK_DONE()                                                                               \
+	(printf("%d tests, %d failed checks\n", check_tests, check_failures),                      \
+	 check_failures ? EXIT_FAILURE : EXIT_SUCCESS)
 
 #endif

@@ -27,10 +27,18 @@ static void test_time_roundtrip(void)
 static void test_time_rejects(void)
 {
 	static const char *const bad[] = {
-		"", "2025-01-15", "2025-01-15 10:30:00Z", "2025-13-01T00:00:00Z",
-		"2025-02-29T00:00:00Z", "2025-01-15T24:00:00Z", "2025-01-15T10:30:00",
-		"2025-01-15T10:30:00+0200", "2025-01-15T10:30:00.Z", "yesterday",
-		"2025-01-15T10:30:00Zjunk", "2025-01-32T00:00:00Z",
+	    "",
+	    "2025-01-15",
+	    "2025-01-15 10:30:00Z",
+	    "2025-13-01T00:00:00Z",
+	    "2025-02-29T00:00:00Z",
+	    "2025-01-15T24:00:00Z",
+	    "2025-01-15T10:30:00",
+	    "2025-01-15T10:30:00+0200",
+	    "2025-01-15T10:30:00.Z",
+	    "yesterday",
+	    "2025-01-15T10:30:00Zjunk",
+	    "2025-01-32T00:00:00Z",
 	};
 	int64_t ms;
 
@@ -60,8 +68,15 @@ static void test_random_id(void)
  * digits and between digits and letters; the format stays skw_random_id's. */
 static void test_sorted_id(void)
 {
-	static const int64_t times[] = {0, 31, 32, 1023, 1024, 1700000000000LL, 1700000000001LL,
-					1767225600000LL, 4102444800000LL};
+	static const int64_t times[] = {0,
+					31,
+					32,
+					1023,
+					1024,
+					1700000000000LL,
+					1700000000001LL,
+					1767225600000LL,
+					4102444800000LL};
 	char prev[SKW_ID_MAX] = "", a[SKW_ID_MAX], b[SKW_ID_MAX];
 
 	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {

@@ -84,8 +84,8 @@ static void test_keyring(void)
 			       sizeof(err)) == 0);
 	CHECK(skw_secret_open(other, "wh_1", blob, len, out) == SKW_ECRYPTO);
 	/* bad environment key */
-	CHECK(skw_keyring_load(path, "short", &kr2 /* unchanged on error */, err,
-			       sizeof(err)) == SKW_EINVAL);
+	CHECK(skw_keyring_load(path, "short", &kr2 /* unchanged on error */, err, sizeof(err)) ==
+	      SKW_EINVAL);
 	/* a key file others can read is refused */
 	chmod(path, 0644);
 	{

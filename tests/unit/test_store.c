@@ -72,8 +72,7 @@ static long long pg_scalar(const char *conninfo, const char *sql)
 
 	if (PQstatus(pg) == CONNECTION_OK) {
 		r = PQexec(pg, sql);
-		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) &&
-		    !PQgetisnull(r, 0, 0))
+		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) && !PQgetisnull(r, 0, 0))
 			n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 		else if (PQresultStatus(r) == PGRES_COMMAND_OK)
 			n = 0;
@@ -1226,10 +1225,8 @@ static void *claim_worker(void *arg)
 	struct node *nd = arg;
 
 	for (;;) {
-		struct skw_claim_opts o = {.now = T0 + 10,
-					   .limit = 7,
-					   .node_id = nd->name,
-					   .lease_margin_ms = 60000};
+		struct skw_claim_opts o = {
+		    .now = T0 + 10, .limit = 7, .node_id = nd->name, .lease_margin_ms = 60000};
 		struct skw_work *w = NULL;
 		size_t n = 0;
 
@@ -1418,8 +1415,7 @@ static void test_links_sessions(void)
 	add_account(s, "acct_a");
 	CHECK(skw_store_login_link_insert(s, h1, "acct_a", T0, T0 + 15 * MIN) == 0);
 	CHECK(skw_store_login_link_insert(s, h2, "acct_a", T0, T0 + 15 * MIN) == 0);
-	CHECK(skw_store_login_link_insert(s, h3, "acct_none", T0, T0 + 15 * MIN) ==
-	      SKW_ENOTFOUND);
+	CHECK(skw_store_login_link_insert(s, h3, "acct_none", T0, T0 + 15 * MIN) == SKW_ENOTFOUND);
 	/* used once */
 	CHECK(skw_store_login_link_consume(s, h1, T0 + MIN, acct) == 0);
 	CHECK_STR(acct, "acct_a");

@@ -87,7 +87,8 @@ static void test_boundaries(void)
 			memcpy(utf + 2 * i, "\xc3\xa9", 2);
 		utf[200] = '\0';
 		snprintf(json, sizeof(json),
-			 "{\"name\":\"%s\",\"url\":\"https://a.example\",\"events\":[\"event.created\"]}",
+			 "{\"name\":\"%s\",\"url\":\"https://"
+			 "a.example\",\"events\":[\"event.created\"]}",
 			 utf);
 		expect(json, 0, NULL);
 	}
