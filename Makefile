@@ -13,7 +13,7 @@ DB         ?= sqlite:./var/skwebhooks.db
 BUILD_PKGS = build-essential meson ninja-build pkg-config libmicrohttpd-dev \
              libcurl4-openssl-dev libjansson-dev libsqlite3-dev libsodium-dev \
              libpq-dev ca-certificates
-TEST_PKGS  = openssl binutils sqlite3 chromium
+TEST_PKGS  = openssl binutils sqlite3 chromium libtcmalloc-minimal4
 
 .PHONY: all deps test-deps apt-node apt-npm build run test test-unit test-e2e test-browser test-asan \
 	format-check clean
