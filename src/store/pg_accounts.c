@@ -87,6 +87,7 @@ static int do_account_delete(struct pg_conn *c, void *arg)
 	 * keys cascade to the rest the account owns */
 	pg_p_text(&p, j->id);
 	rc = pg_exec(c,
+		     PG_PER_CALL
 		     "WITH w AS (SELECT id FROM webhooks WHERE account_id = $1),"
 		     " dq AS (DELETE FROM queue WHERE webhook_id IN (SELECT id FROM w)),"
 		     " da AS (DELETE FROM attempts WHERE webhook_id IN (SELECT id FROM w)),"
@@ -475,6 +476,7 @@ static int do_webhook_delete(struct pg_conn *c, void *arg)
 	pg_p_text(&p, j->id);
 	pg_p_text(&p, j->account_id);
 	rc = pg_exec(c,
+		     PG_PER_CALL
 		     "WITH d AS (DELETE FROM webhooks WHERE id = $1 AND account_id = $2"
 		     " RETURNING id),"
 		     " dq AS (DELETE FROM queue WHERE webhook_id IN (SELECT id FROM d)),"

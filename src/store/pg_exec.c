@@ -6,8 +6,9 @@
  * Every statement goes out in libpq pipeline mode with whatever the same
  * round trip can carry: a pending BEGIN before it, its Parse the first time
  * this session sees its text (then it is a named prepared statement, parsed
- * and planned once per session instead of once per call), and a COMMIT
- * after it (pg_exec_commit). The cache of prepared statements belongs to the
+ * once per session, and planned as the server's plan_cache_mode says; one
+ * marked PG_PER_CALL goes unnamed instead, planned for its values on every
+ * call), and a COMMIT after it (pg_exec_commit). The cache of prepared statements belongs to the
  * struct pg_conn: store_pg.c clears it whenever the session is replaced.
  *
  * Errors are logged with their SQLSTATE and primary message only: never a
@@ -350,9 +351,10 @@ static bool run_pipeline(struct pg_conn *c, const enum cmd *cmds, int n_cmds, co
 static int exec_once(struct pg_conn *c, const char *sql, struct pg_params *p, PGresult **out,
 		     bool is_commit, bool *is_gone)
 {
-	uint64_t hash = c->is_cache_on ? sql_hash(sql) : 0;
-	struct pg_stmt *st = c->is_cache_on ? stmt_find(c, sql, hash) : NULL;
-	bool is_parse = c->is_cache_on && !st && c->n_stmts < PG_STMT_MAX;
+	bool is_cached = c->is_cache_on && strncmp(sql, PG_PER_CALL, sizeof(PG_PER_CALL) - 1);
+	uint64_t hash = is_cached ? sql_hash(sql) : 0;
+	struct pg_stmt *st = is_cached ? stmt_find(c, sql, hash) : NULL;
+	bool is_parse = is_cached && !st && c->n_stmts < PG_STMT_MAX;
 	bool is_parsed = false;
 	PGresult *stmt = NULL, *err = NULL;
 	enum cmd cmds[4];

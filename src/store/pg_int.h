@@ -132,6 +132,15 @@ int pg_exec(struct pg_conn *c, const char *sql, struct pg_params *p, PGresult **
  * result. On an error nothing is committed and pg_run rolls back as usual.
  */
 int pg_exec_commit(struct pg_conn *c, const char *sql, struct pg_params *p, PGresult **out);
+/*
+ * Put in front of a statement's text (PG_PER_CALL "SELECT ..."): it is sent
+ * unnamed, so the server plans it for its values on every call, as it must
+ * for a LIMIT $n or an array whose size decides the join (a generic plan
+ * turned the claim into a sequential scan of the queue). Every other
+ * statement is prepared once per session, and the server's plan_cache_mode
+ * (default auto) decides between a custom and a cached generic plan.
+ */
+#define PG_PER_CALL "/* planned per call */ "
 /* Number of rows a command changed. */
 long long pg_changes(PGresult *r);
 

@@ -58,6 +58,7 @@ static int log_attempts(struct pg_conn *c, struct log_job *j, bool is_success)
 	cursor_params(&p, j);
 	pg_p_bool(&p, is_success);
 	rc = pg_exec(c,
+		     PG_PER_CALL
 		     "SELECT delivery_id, event_id, event, attempt_no, max_attempts, status_code,"
 		     " response, error, started_at, duration_ms, delivered_at FROM attempts"
 		     " WHERE webhook_id = $1 AND success = $6"
@@ -102,6 +103,7 @@ static int log_pending(struct pg_conn *c, struct log_job *j)
 
 	cursor_params(&p, j);
 	rc = pg_exec(c,
+		     PG_PER_CALL
 		     "SELECT q.delivery_id, q.event_id, e.event, q.attempts_made + 1,"
 		     " q.next_attempt_at FROM queue q LEFT JOIN events e ON e.id = q.event_id"
 		     " WHERE q.webhook_id = $1 AND (q.next_attempt_at, q.delivery_id) <= ($2, $3)"
@@ -336,29 +338,32 @@ int pg_maintain(struct skw_store *s, int64_t now, int64_t retention_ms)
 {
 	struct chunk_job jobs[] = {
 	    /* a key exactly 24 h old is expired, as for the lookup */
-	    {.sql = "DELETE FROM idempotency WHERE (account_id, key) IN (SELECT account_id, key"
-		    " FROM idempotency WHERE created_at <= $1 LIMIT $2)",
+	    {.sql = PG_PER_CALL
+	     "DELETE FROM idempotency WHERE (account_id, key) IN (SELECT account_id, key"
+	     " FROM idempotency WHERE created_at <= $1 LIMIT $2)",
 	     .a = now - IDEM_TTL_MS},
-	    {.sql = "DELETE FROM attempts WHERE id IN (SELECT id FROM attempts"
-		    " WHERE started_at < $1 LIMIT $2)",
+	    {.sql = PG_PER_CALL "DELETE FROM attempts WHERE id IN (SELECT id FROM attempts"
+				" WHERE started_at < $1 LIMIT $2)",
 	     .a = now - retention_ms},
 	    /* events older than the retention that no pending delivery needs */
-	    {.sql = "DELETE FROM events WHERE id IN (SELECT e.id FROM events e"
-		    " WHERE e.created_at < $1 AND NOT EXISTS (SELECT 1 FROM queue q"
-		    " WHERE q.event_id = e.id) LIMIT $2)",
+	    {.sql = PG_PER_CALL "DELETE FROM events WHERE id IN (SELECT e.id FROM events e"
+				" WHERE e.created_at < $1 AND NOT EXISTS (SELECT 1 FROM queue q"
+				" WHERE q.event_id = e.id) LIMIT $2)",
 	     .a = now - retention_ms},
 	    /* deliveries an ingest racing a webhook's delete left behind
 	     * (no foreign key: pg_schema.c); never claimed, as claims join
 	     * webhooks */
-	    {.sql = "DELETE FROM queue WHERE delivery_id IN (SELECT q.delivery_id FROM queue q"
-		    " WHERE q.created_at < $1 AND NOT EXISTS (SELECT 1 FROM webhooks w"
-		    " WHERE w.id = q.webhook_id) LIMIT $2)",
+	    {.sql = PG_PER_CALL
+	     "DELETE FROM queue WHERE delivery_id IN (SELECT q.delivery_id FROM queue q"
+	     " WHERE q.created_at < $1 AND NOT EXISTS (SELECT 1 FROM webhooks w"
+	     " WHERE w.id = q.webhook_id) LIMIT $2)",
 	     .a = now - 60000},
-	    {.sql = "DELETE FROM login_links WHERE hash IN (SELECT hash FROM login_links"
-		    " WHERE expires_at <= $1 LIMIT $2)",
+	    {.sql =
+		 PG_PER_CALL "DELETE FROM login_links WHERE hash IN (SELECT hash FROM login_links"
+			     " WHERE expires_at <= $1 LIMIT $2)",
 	     .a = now},
-	    {.sql = "DELETE FROM sessions WHERE hash IN (SELECT hash FROM sessions"
-		    " WHERE expires_at <= $1 OR last_seen_at <= $3 LIMIT $2)",
+	    {.sql = PG_PER_CALL "DELETE FROM sessions WHERE hash IN (SELECT hash FROM sessions"
+				" WHERE expires_at <= $1 OR last_seen_at <= $3 LIMIT $2)",
 	     .a = now,
 	     .b = now - SESSION_MAX_MS,
 	     .has_b = true},

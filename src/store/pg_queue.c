@@ -191,7 +191,7 @@ static int fan_out(struct pg_conn *c, struct ingest_job *j, PGresult *hooks, int
 			goto out;
 	}
 	for (int i = 0; i < n; i++) {
-		skw_random_id("dlv_", ids + (size_t)i * SKW_ID_MAX, SKW_ID_MAX);
+		skw_sorted_id("dlv_", ev->now, ids + (size_t)i * SKW_ID_MAX, SKW_ID_MAX);
 		dlv[i] = ids + (size_t)i * SKW_ID_MAX;
 		wh[i] = PQgetvalue(hooks, i, 0);
 		if (h && h->take(h->arg, wh[i])) {
@@ -468,6 +468,7 @@ static int do_claim(struct pg_conn *c, void *arg)
 		      * rows whose lease ran out (queue_leased), each an index
 		      * range: one scan of (webhook_id, next_attempt_at) stepped
 		      * over every delivery in flight, which hand-offs lease */
+		     PG_PER_CALL
 		     "WITH cand AS (SELECT c.delivery_id FROM webhooks w CROSS JOIN LATERAL"
 		     " (SELECT * FROM (SELECT q.delivery_id, q.next_attempt_at FROM queue q"
 		     "   WHERE q.webhook_id = w.id AND q.lease_until IS NULL"
@@ -638,6 +639,7 @@ static int do_complete(struct pg_conn *c, void *arg)
 	 */
 	rc = pg_exec_commit(
 	    c,
+	    PG_PER_CALL
 	    "WITH r AS (SELECT DISTINCT ON (dlv, attempt) * FROM unnest($1::text[],"
 	    "  $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
 	    "  $8::int[], $9::int[], $10::int[], $11::bigint[], $12::bigint[],"
@@ -699,8 +701,8 @@ static int do_release(struct pg_conn *c, void *arg)
 
 	pg_p_own(&p, pg_array_text(j->ids, j->n));
 	rc = pg_exec(c,
-		     "UPDATE queue SET lease_until = NULL, lease_owner = NULL"
-		     " WHERE delivery_id = ANY ($1::text[])",
+		     PG_PER_CALL "UPDATE queue SET lease_until = NULL, lease_owner = NULL"
+				 " WHERE delivery_id = ANY ($1::text[])",
 		     &p, NULL);
 	pg_params_free(&p);
 	if (!rc)
@@ -729,8 +731,8 @@ static int do_release_node(struct pg_conn *c, void *arg)
 			       NULL, NULL);
 	pg_p_text(&p, j->node_id);
 	return pg_exec(c,
-		       "UPDATE queue SET lease_until = NULL, lease_owner = NULL"
-		       " WHERE lease_until IS NOT NULL AND lease_owner = $1",
+		       PG_PER_CALL "UPDATE queue SET lease_until = NULL, lease_owner = NULL"
+				   " WHERE lease_until IS NOT NULL AND lease_owner = $1",
 		       &p, NULL);
 }
 

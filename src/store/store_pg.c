@@ -145,12 +145,6 @@ static PGconn *connect_db(const char *conninfo, bool is_durable, char *err, size
 		return NULL;
 	}
 	PQclear(r);
-	/* Plan every call of a prepared statement for its values, as an
-	 * unnamed one is: a generic plan estimates LIMIT $n and array sizes
-	 * blindly, and the claim's joined its batch to a sequential scan of the
-	 * whole queue (measured). What the cache saves is parsing and analysis.
-	 * PostgreSQL 12+: where it is unknown, the default stays. */
-	PQclear(PQexec(pg, "SET plan_cache_mode = force_custom_plan"));
 	return pg;
 }
 
