@@ -8,7 +8,12 @@
  * writes results back in one skw_store_complete() per batch (group commit).
  * It sleeps until skw_engine_notify(), results, the next due time, or 1 s,
  * whichever comes first; the 1 s poll catches work added by other processes
- * (a store that can tell, PostgreSQL with LISTEN, wakes it at once).
+ * (a store that can tell, PostgreSQL with LISTEN, wakes it at once). It
+ * claims when notified, when the earliest due delivery it knows of is due
+ * (due_at: from the store's next_due, lowered by reschedules and releases),
+ * and on the poll, but not merely because results came back: with every
+ * delivery handed off, such a claim found nothing and cost the database a
+ * statement per batch of results.
  *
  * Direct hand-off (skw_engine_handoff_begin/_end, on API threads): an event
  * ingested on this node has its deliveries inserted already leased to this
@@ -75,10 +80,12 @@ static void release_ids(struct skw_engine *e, const char *const *ids, size_t n)
 	if (!n)
 		return;
 	rc = skw_store_release(e->cfg.store, ids, n);
-	if (rc)
+	if (rc) {
 		store_warn(e, "release", rc);
-	else
+	} else {
 		e->n_released += n;
+		e->due_at = 0; /* claimable again at once */
+	}
 }
 
 /* ---- results (store thread) ------------------------------------------ */
@@ -138,6 +145,11 @@ static void flush_results(struct skw_engine *e, bool is_final)
 		    "deliver dropping %zu results; their deliveries are retried when the leases "
 		    "expire",
 		    e->n_pend);
+	}
+	for (size_t i = 0; !rc && i < e->n_pend; i++) {
+		/* a rescheduled delivery is due then: claim no later */
+		if (e->res[i].next_attempt_at && e->res[i].next_attempt_at < e->due_at)
+			e->due_at = e->res[i].next_attempt_at;
 	}
 	skw_engine_jobs_recycle(e, e->pend, e->n_pend);
 	e->n_pend = 0;
@@ -321,13 +333,16 @@ out:
 }
 
 /* Claims until the store runs dry or we are full; returns the next time
- * (skw_mono_ms) to look again. */
+ * (skw_mono_ms) to look again, and sets due_at: when nothing is due before
+ * a known time, results that arrive meanwhile need no claim. */
 static int64_t claim_due(struct skw_engine *e)
 {
 	int64_t now, due, delta;
 	size_t got, limit;
 	int rc;
 
+	e->due_at = 0;
+	e->claim_poll_at = skw_mono_ms() + POLL_MS;
 	do {
 		bool has_results;
 
@@ -359,6 +374,8 @@ static int64_t claim_due(struct skw_engine *e)
 		 * lease): look again at once if the last claim got anything,
 		 * else when results arrive or after the poll interval */
 		delta = got ? 0 : POLL_MS;
+	else
+		e->due_at = due;
 	if (delta > POLL_MS)
 		delta = POLL_MS;
 	return skw_mono_ms() + delta;
@@ -388,7 +405,8 @@ static void *store_main(void *arg)
 
 	for (;;) {
 		struct job *back;
-		bool is_stopping, is_curl_done;
+		bool is_stopping, is_curl_done, is_notified;
+		int64_t now_mono;
 
 		pthread_mutex_lock(&e->mu);
 		while (!e->outbox_head && !e->is_notified && !e->is_curl_done &&
@@ -396,6 +414,7 @@ static void *store_main(void *arg)
 			wait_until(e, wake_at);
 		back = e->outbox_head;
 		e->outbox_head = e->outbox_tail = NULL;
+		is_notified = e->is_notified;
 		e->is_notified = false;
 		is_stopping = e->is_stopping;
 		is_curl_done = e->is_curl_done;
@@ -405,10 +424,20 @@ static void *store_main(void *arg)
 		flush_results(e, is_curl_done);
 		if (is_curl_done)
 			break;
-		if (is_stopping || !e->cfg.is_worker)
-			wake_at = skw_mono_ms() + POLL_MS;
-		else
+		now_mono = skw_mono_ms();
+		if (is_stopping || !e->cfg.is_worker) {
+			wake_at = now_mono + POLL_MS;
+		} else if (is_notified || now_mono >= e->claim_poll_at ||
+			   skw_now_ms() >= e->due_at) {
 			wake_at = claim_due(e);
+		} else {
+			/* Woken by results, and nothing is due before due_at (or
+			 * the poll): a claim now would find nothing. With every
+			 * delivery handed off, this is most wake-ups. */
+			wake_at = e->claim_poll_at;
+			if (e->due_at - skw_now_ms() < wake_at - now_mono)
+				wake_at = now_mono + (e->due_at - skw_now_ms());
+		}
 		if (e->n_pend && e->pend_retry_at < wake_at)
 			wake_at = e->pend_retry_at;
 	}

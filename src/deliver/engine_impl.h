@@ -160,6 +160,11 @@ struct skw_engine {
 	int pend_failures;
 	int64_t pend_retry_at; /* skw_mono_ms() of the next skw_store_complete try */
 	int64_t last_warn_mono;
+	/* When a claim is worth making (engine.c, store_main): skw_now_ms() of
+	 * the earliest known due delivery (0: at the next wake), and at the
+	 * latest skw_mono_ms() claim_poll_at, whatever is known. */
+	int64_t due_at;
+	int64_t claim_poll_at;
 };
 
 /* transfer.c: the curl thread's main function. */
