@@ -6,7 +6,7 @@
  * Every statement goes out in libpq pipeline mode with whatever the same
  * round trip can carry: a pending BEGIN before it, its Parse the first time
  * this session sees its text (then it is a named prepared statement, parsed
- * once per session, and planned as the server's plan_cache_mode says; one
+ * once per session, and planned as plan_cache_mode = auto says; one
  * marked PG_PER_CALL goes unnamed instead, planned for its values on every
  * call), and a COMMIT after it (pg_exec_commit). The cache of prepared statements belongs to the
  * struct pg_conn: store_pg.c clears it whenever the session is replaced.

@@ -137,8 +137,9 @@ int pg_exec_commit(struct pg_conn *c, const char *sql, struct pg_params *p, PGre
  * unnamed, so the server plans it for its values on every call, as it must
  * for a LIMIT $n or an array whose size decides the join (a generic plan
  * turned the claim into a sequential scan of the queue). Every other
- * statement is prepared once per session, and the server's plan_cache_mode
- * (default auto) decides between a custom and a cached generic plan.
+ * statement is prepared once per session, and plan_cache_mode = auto (set by
+ * every session, store_pg.c) decides between a custom and a cached generic
+ * plan.
  */
 #define PG_PER_CALL "/* planned per call */ "
 /* Number of rows a command changed. */

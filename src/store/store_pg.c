@@ -145,6 +145,11 @@ static PGconn *connect_db(const char *conninfo, bool is_durable, char *err, size
 		return NULL;
 	}
 	PQclear(r);
+	/* auto, whatever the server's default: the statements that need a plan
+	 * for their values are sent unnamed (PG_PER_CALL), and force_generic_plan
+	 * would give even those a generic one. PostgreSQL 12+: where the setting
+	 * is unknown, its behaviour is auto's. */
+	PQclear(PQexec(pg, "SET plan_cache_mode = auto"));
 	return pg;
 }
 
