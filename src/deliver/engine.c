@@ -406,7 +406,7 @@ static void *store_main(void *arg)
 	for (;;) {
 		struct job *back;
 		bool is_stopping, is_curl_done, is_notified;
-		int64_t now_mono;
+		int64_t now_mono, now_wall;
 
 		pthread_mutex_lock(&e->mu);
 		while (!e->outbox_head && !e->is_notified && !e->is_curl_done &&
@@ -425,18 +425,18 @@ static void *store_main(void *arg)
 		if (is_curl_done)
 			break;
 		now_mono = skw_mono_ms();
+		now_wall = skw_now_ms();
 		if (is_stopping || !e->cfg.is_worker) {
 			wake_at = now_mono + POLL_MS;
-		} else if (is_notified || now_mono >= e->claim_poll_at ||
-			   skw_now_ms() >= e->due_at) {
+		} else if (is_notified || now_mono >= e->claim_poll_at || now_wall >= e->due_at) {
 			wake_at = claim_due(e);
 		} else {
 			/* Woken by results, and nothing is due before due_at (or
 			 * the poll): a claim now would find nothing. With every
 			 * delivery handed off, this is most wake-ups. */
 			wake_at = e->claim_poll_at;
-			if (e->due_at - skw_now_ms() < wake_at - now_mono)
-				wake_at = now_mono + (e->due_at - skw_now_ms());
+			if (e->due_at - now_wall < wake_at - now_mono)
+				wake_at = now_mono + (e->due_at - now_wall);
 		}
 		if (e->n_pend && e->pend_retry_at < wake_at)
 			wake_at = e->pend_retry_at;
