@@ -153,7 +153,7 @@ int main(int argc, char **argv)
 	for (;;) {
 		int64_t now = mono_us();
 		bool is_done_sending = now >= end || (count && sent >= count);
-		int running = 0, left, timeout_ms;
+		int running = 0, left, timeout_ms, n_freed = 0;
 		CURLMsg *msg;
 
 		bool is_full = !is_done_sending; /* due, but every connection is busy */
@@ -207,9 +207,14 @@ int main(int argc, char **argv)
 			lat[n_lat++] = (uint32_t)(mono_us() - s->start_us);
 			curl_multi_remove_handle(m, msg->easy_handle);
 			s->is_busy = false;
+			n_freed++;
 		}
 		if (is_done_sending && !running)
 			break;
+		/* a connection just freed sends its next event now (or, paced, the
+		 * wait below is computed for it), not after the next wake-up */
+		if (n_freed && !is_done_sending)
+			continue;
 		timeout_ms = 50;
 		/* all busy: only an answer frees a connection, and poll wakes on it */
 		if (rate > 0 && !is_done_sending && !is_full) {

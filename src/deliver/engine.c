@@ -611,6 +611,7 @@ static void engine_free(struct skw_engine *e)
 		free(j);
 	}
 	free(e->pool);
+	free(e->hints);
 	free(e->wt);
 	free(e->exclude);
 	free(e->exclude_ids);

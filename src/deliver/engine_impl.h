@@ -65,6 +65,8 @@ struct job {
 	bool is_blocked;
 	bool is_body_capped;
 	int64_t start_mono;
+	bool is_young;	  /* counts against SKW_SEND_YOUNG */
+	int64_t start_us; /* CLOCK_MONOTONIC, for SKW_SEND_YOUNG_US */
 
 	/* the result, complete when the job reaches the outbox */
 	int status_code;
@@ -93,6 +95,11 @@ struct forget_req {
 };
 
 /* Open-addressing count of claimed-but-unfinished jobs per webhook. */
+/* How long a webhook took to answer lately (transfer.c). */
+struct dest_hint {
+	uint32_t ewma_us; /* 0: nothing known */
+};
+
 struct wslot {
 	char id[SKW_ID_MAX];
 	size_t n; /* 0: empty slot */
@@ -140,8 +147,12 @@ struct skw_engine {
 	size_t watch_cap;
 	CURL **pool;
 	size_t n_pool, pool_cap;
-	struct job *active;
+	struct job *active, *active_tail; /* open transfers, oldest first */
 	size_t n_active;
+	struct job *young;		     /* the oldest of those still young */
+	size_t n_young;			     /* young transfers: see SKW_SEND_YOUNG */
+	struct job *ready_head, *ready_tail; /* jobs waiting for a young slot */
+	struct dest_hint *hints;	     /* SKW_SEND_HINTS, allocated when first used */
 
 	/* under mu: API threads reserve room for hand-offs (engine.c) */
 	struct job *free_jobs;
@@ -203,6 +214,20 @@ static inline void job_queue_push(struct job **head, struct job **tail, struct j
 	else
 		*head = j;
 	*tail = j;
+}
+
+/* Takes the first job off a singly linked queue (NULL when empty). */
+static inline struct job *job_queue_pop(struct job **head, struct job **tail)
+{
+	struct job *j = *head;
+
+	if (j) {
+		*head = j->next;
+		if (!*head)
+			*tail = NULL;
+		j->next = NULL;
+	}
+	return j;
 }
 
 #endif

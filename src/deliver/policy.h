@@ -19,6 +19,24 @@
 #define SKW_RECV_BUFFER 1024 /* libcurl's receive buffer per transfer (its minimum) */
 
 /*
+ * The send thread starts a transfer only while fewer than SKW_SEND_YOUNG
+ * "young" ones are open; the others wait, in order, in its ready list. A
+ * transfer is young for its first SKW_SEND_YOUNG_US, unless its webhook's
+ * recent answers took SKW_SEND_SLOW_US or longer (an average over its last
+ * few attempts, kept in SKW_SEND_HINTS slots): slow and hanging receivers
+ * never hold the limit, and a far receiver's requests start at once. The
+ * limit bounds how many quick transfers the thread interleaves, not how
+ * many are open (that is --per-webhook-in-flight and --max-in-flight): with
+ * hundreds interleaved, each one's libcurl state had gone cold by the time
+ * its answer was read, and the thread spent ~25 us per delivery instead of
+ * ~14 (docs/PERFORMANCE.md, sixth round).
+ */
+#define SKW_SEND_YOUNG 32
+#define SKW_SEND_YOUNG_US 2000
+#define SKW_SEND_SLOW_US 10000
+#define SKW_SEND_HINTS 4096 /* a power of two */
+
+/*
  * Delay in ms before the attempt after failed attempt number attempt
  * (1-based): the schedule's step attempt-1, the last step repeating,
  * scaled by 1 + jitter * (2u - 1). u is a uniform random number in [0, 1].

@@ -34,6 +34,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -196,28 +197,107 @@ static void pool_put(struct skw_engine *e, CURL *h)
 	e->pool[e->n_pool++] = h;
 }
 
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- young transfers (SKW_SEND_YOUNG in policy.h) ---------------------- */
+
+/* The hint slot of a webhook: a direct-mapped table, so two webhooks may
+ * share one and a hint is only ever a guess. */
+static struct dest_hint *dest_hint_of(struct skw_engine *e, const char *webhook_id)
+{
+	uint32_t h = 2166136261u;
+
+	if (!e->hints) {
+		e->hints = calloc(SKW_SEND_HINTS, sizeof(*e->hints));
+		if (!e->hints)
+			return NULL;
+	}
+	for (const char *p = webhook_id; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return &e->hints[h & (SKW_SEND_HINTS - 1)];
+}
+
+/* Whether a webhook's recent answers took SKW_SEND_SLOW_US or longer. */
+static bool dest_is_slow(struct skw_engine *e, const char *webhook_id)
+{
+	const struct dest_hint *d = dest_hint_of(e, webhook_id);
+
+	return d && d->ewma_us >= SKW_SEND_SLOW_US;
+}
+
+/* Learns from a finished transfer how long its webhook takes to answer. */
+static void dest_learn(struct skw_engine *e, const char *webhook_id, int64_t took_us)
+{
+	struct dest_hint *d = dest_hint_of(e, webhook_id);
+	uint32_t t = took_us < 0		? 0
+		     : took_us > UINT32_MAX / 8 ? UINT32_MAX / 8
+						: (uint32_t)took_us;
+
+	if (d)
+		d->ewma_us = d->ewma_us ? (d->ewma_us * 7 + t) / 8 : t;
+}
+
+/* A transfer that just started: the newest, young unless its webhook is
+ * known to be slow. */
 static void active_link(struct skw_engine *e, struct job *j)
 {
-	j->a_prev = NULL;
-	j->a_next = e->active;
-	if (e->active)
-		e->active->a_prev = j;
-	e->active = j;
+	j->a_next = NULL;
+	j->a_prev = e->active_tail;
+	if (e->active_tail)
+		e->active_tail->a_next = j;
+	else
+		e->active = j;
+	e->active_tail = j;
 	e->n_active++;
+	j->start_us = mono_us();
+	j->is_young = !dest_is_slow(e, j->work.webhook_id);
+	if (j->is_young) {
+		e->n_young++;
+		if (!e->young)
+			e->young = j;
+	}
 	skw_metric_add(SKW_M_IN_FLIGHT, 1);
 }
 
 static void active_unlink(struct skw_engine *e, struct job *j)
 {
+	if (j->is_young) {
+		j->is_young = false;
+		e->n_young--;
+	}
+	if (e->young == j)
+		e->young = j->a_next;
 	if (j->a_prev)
 		j->a_prev->a_next = j->a_next;
 	else
 		e->active = j->a_next;
 	if (j->a_next)
 		j->a_next->a_prev = j->a_prev;
+	else
+		e->active_tail = j->a_prev;
 	j->a_prev = j->a_next = NULL;
 	e->n_active--;
 	skw_metric_add(SKW_M_IN_FLIGHT, -1);
+}
+
+/* Transfers open for SKW_SEND_YOUNG_US stop counting as young. The active
+ * list is in start order, and e->young is the oldest that may still be
+ * young: none before it is. */
+static void active_age(struct skw_engine *e, int64_t now_us)
+{
+	while (e->young && now_us - e->young->start_us >= SKW_SEND_YOUNG_US) {
+		if (e->young->is_young) {
+			e->young->is_young = false;
+			e->n_young--;
+		}
+		e->young = e->young->a_next;
+	}
 }
 
 /* Detaches the easy handle of a job in flight and gives it back. */
@@ -402,6 +482,7 @@ static void job_done(struct skw_engine *e, struct job *j, CURLcode result, struc
 
 	curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_getinfo(j->easy, CURLINFO_OS_ERRNO, &os_errno);
+	dest_learn(e, j->work.webhook_id, mono_us() - j->start_us);
 	if (code == 429 || code == 503)
 		curl_easy_getinfo(j->easy, CURLINFO_RETRY_AFTER, &retry_after);
 	job_detach(e, j);
@@ -441,6 +522,17 @@ static void forget_in_flight(struct skw_engine *e, const char *webhook_id, struc
 		next = j->a_next;
 		if (!j->test && !strcmp(j->work.webhook_id, webhook_id))
 			job_abort(e, j, JOB_DROP, oh, ot);
+	}
+	/* and those not started yet, keeping the others' order */
+	j = e->ready_head;
+	e->ready_head = e->ready_tail = NULL;
+	for (; j; j = next) {
+		next = j->next;
+		if (!strcmp(j->work.webhook_id, webhook_id)) {
+			job_abort(e, j, JOB_DROP, oh, ot);
+			continue;
+		}
+		job_queue_push(&e->ready_head, &e->ready_tail, j);
 	}
 }
 
@@ -623,8 +715,11 @@ void *skw_engine_curl_main(void *arg)
 			if (is_stopping)
 				job_abort(e, j, JOB_RELEASE, &oh, &ot);
 			else
-				job_start(e, j, &oh, &ot);
+				job_queue_push(&e->ready_head, &e->ready_tail, j);
 		}
+		while (is_stopping && e->ready_head)
+			job_abort(e, job_queue_pop(&e->ready_head, &e->ready_tail), JOB_RELEASE,
+				  &oh, &ot);
 		for (t = tests; t; t = tnext) {
 			tnext = t->next;
 			if (is_stopping)
@@ -645,6 +740,9 @@ void *skw_engine_curl_main(void *arg)
 		read_done(e, &oh, &ot);
 
 		now = skw_mono_ms();
+		active_age(e, mono_us());
+		while (e->ready_head && e->n_young < SKW_SEND_YOUNG)
+			job_start(e, job_queue_pop(&e->ready_head, &e->ready_tail), &oh, &ot);
 		if (is_stopping && e->n_active && now >= deadline) {
 			while (e->active)
 				job_abort(e, e->active, JOB_RELEASE, &oh, &ot);
@@ -672,6 +770,15 @@ void *skw_engine_curl_main(void *arg)
 			break;
 		if (is_stopping && deadline - now < timeout_ms)
 			timeout_ms = deadline - now > 0 ? (int)(deadline - now) : 0;
+		/* jobs wait for a young slot: one frees at the latest when the
+		 * oldest young transfer ages */
+		if (e->ready_head && e->young) {
+			int64_t d =
+			    (e->young->start_us + SKW_SEND_YOUNG_US - mono_us() + 999) / 1000;
+
+			if (d < timeout_ms)
+				timeout_ms = d > 0 ? (int)d : 0;
+		}
 		loop_wait(e, timeout_ms);
 	}
 

@@ -7,7 +7,7 @@ import path from 'node:path';
 import http from 'node:http';
 import { writeFileSync } from 'node:fs';
 import {
-  startServer, api, cli, createAccount, createPlatformKey, createWebhook, getDeliveries, allDeliveries,
+  startServer, api, cli, createAccount, createPlatformKey, createWebhook, getDeliveries, allDeliveries, emitEvent,
   assertError, waitFor, sleep, tmpDir, RFC3339_UTC,
 } from './lib.mjs';
 import { startReceiver } from './receivers.mjs';
@@ -412,5 +412,56 @@ test('a receiver that closes every kept-alive connection without saying so still
   } finally {
     server.closeAllConnections();
     server.close();
+  }
+});
+
+test('many requests waiting on a receiver that never answers do not hold back quick deliveries', async () => {
+  // The send thread starts a transfer only while fewer than 32 started in
+  // the last 2 ms are still open; one that waits longer must stop counting,
+  // or 100 requests hanging here would stall every other delivery.
+  const busy = await startServer({ extraArgs: ['--per-webhook-in-flight', '200'] });
+  const hanging = new Set();
+  const seen = new Map(); // delivery id -> times received
+  const server = http.createServer((req, res) => {
+    req.resume();
+    if (req.url === '/hang') {
+      hanging.add(res);
+      return; // never answers
+    }
+    req.on('end', () => {
+      const id = req.headers['x-webhook-delivery-id'];
+      seen.set(id, (seen.get(id) || 0) + 1);
+      res.end('ok');
+    });
+  });
+  server.keepAliveTimeout = 60000;
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${server.address().port}`;
+  try {
+    const a = await createAccount(busy, 'young');
+    await createWebhook(busy, a.api_key, { url: `${base}/hang`, events: ['booking.created'], timeout: 60 });
+    const quick = await createWebhook(busy, a.api_key, { url: `${base}/quick`, events: ['booking.cancelled'] });
+    for (let i = 0; i < 100; i += 10) {
+      await Promise.all(Array.from({ length: 10 }, (_, k) =>
+        emitEvent(busy, a.api_key, 'booking.created', { i: i + k })));
+    }
+    await waitFor(() => hanging.size === 100, 15000, { msg: '100 requests open on the hanging receiver' });
+    // 300 quick deliveries, sent 30 at a time so that many wait to start
+    const t0 = Date.now();
+    for (let i = 0; i < 300; i += 30) {
+      await Promise.all(Array.from({ length: 30 }, (_, k) =>
+        emitEvent(busy, a.api_key, 'booking.cancelled', { i: i + k })));
+    }
+    await waitFor(() => seen.size === 300, 20000, { msg: 'all 300 quick deliveries received' });
+    assert.ok(Date.now() - t0 < 20000, `quick deliveries took ${Date.now() - t0} ms`);
+    assert.ok([...seen.values()].every((n) => n === 1), 'each quick delivery arrived once');
+    assert.equal(hanging.size, 100, 'the hanging requests are still open');
+    await waitFor(async () => (await allDeliveries(busy, a.api_key, quick.id))
+      .filter((d) => d.status === 'succeeded').length === 300, 10000, { msg: '300 successes in the log' });
+  } finally {
+    for (const res of hanging) res.destroy();
+    server.closeAllConnections();
+    server.close();
+    await busy.stop('SIGKILL');
   }
 });
