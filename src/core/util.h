@@ -15,6 +15,8 @@
 int64_t skw_now_ms(void);
 /* Monotonic time in ms, for durations and timers. */
 int64_t skw_mono_ms(void);
+/* The same clock in microseconds. */
+int64_t skw_mono_us(void);
 
 /* Formats ms as "2026-11-27T10:00:00Z" (seconds precision) into out. */
 void skw_time_format(int64_t ms, char *out, size_t out_len);

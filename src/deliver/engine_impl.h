@@ -64,9 +64,8 @@ struct job {
 	size_t body_seen;
 	bool is_blocked;
 	bool is_body_capped;
-	int64_t start_mono;
+	int64_t start_us; /* skw_mono_us() when the attempt started */
 	bool is_young;	  /* counts against SKW_SEND_YOUNG */
-	int64_t start_us; /* CLOCK_MONOTONIC, for SKW_SEND_YOUNG_US */
 
 	/* the result, complete when the job reaches the outbox */
 	int status_code;
@@ -94,12 +93,12 @@ struct forget_req {
 	bool is_done; /* under mu */
 };
 
-/* Open-addressing count of claimed-but-unfinished jobs per webhook. */
 /* How long a webhook took to answer lately (transfer.c). */
 struct dest_hint {
 	uint32_t ewma_us; /* 0: nothing known */
 };
 
+/* Open-addressing count of claimed-but-unfinished jobs per webhook. */
 struct wslot {
 	char id[SKW_ID_MAX];
 	size_t n; /* 0: empty slot */
@@ -215,6 +214,9 @@ static inline void job_queue_push(struct job **head, struct job **tail, struct j
 		*head = j;
 	*tail = j;
 }
+
+/* slots.c: FNV-1a of a webhook id, for the tables keyed by it. */
+size_t skw_engine_id_hash(const char *s);
 
 /* Takes the first job off a singly linked queue (NULL when empty). */
 static inline struct job *job_queue_pop(struct job **head, struct job **tail)

@@ -25,7 +25,7 @@ _Static_assert(sizeof(((struct skw_work *)0)->sig) == SKW_SIG_HEX_LEN + 1, "sign
 
 /* ---- the per-webhook in-flight table (under mu) ---------------------- */
 
-static size_t wt_hash(const char *s)
+size_t skw_engine_id_hash(const char *s)
 {
 	size_t h = 14695981039346656037ULL & SIZE_MAX;
 
@@ -46,7 +46,7 @@ static int wt_grow(struct skw_engine *e)
 
 		if (!e->wt[i].n)
 			continue;
-		k = wt_hash(e->wt[i].id) & (cap - 1);
+		k = skw_engine_id_hash(e->wt[i].id) & (cap - 1);
 		while (slots[k].n)
 			k = (k + 1) & (cap - 1);
 		slots[k] = e->wt[i];
@@ -60,7 +60,7 @@ static int wt_grow(struct skw_engine *e)
 /* The slot of id, or the empty slot where it would go. */
 static size_t wt_find(const struct skw_engine *e, const char *id)
 {
-	size_t k = wt_hash(id) & (e->wt_cap - 1);
+	size_t k = skw_engine_id_hash(id) & (e->wt_cap - 1);
 
 	while (e->wt[k].n && strcmp(e->wt[k].id, id))
 		k = (k + 1) & (e->wt_cap - 1);
@@ -105,7 +105,7 @@ void skw_engine_slot_dec(struct skw_engine *e, const char *id)
 		j = (j + 1) & mask;
 		if (!e->wt[j].n)
 			break;
-		k = wt_hash(e->wt[j].id) & mask;
+		k = skw_engine_id_hash(e->wt[j].id) & mask;
 		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
 			continue;
 		e->wt[i] = e->wt[j];

@@ -34,7 +34,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -197,30 +196,18 @@ static void pool_put(struct skw_engine *e, CURL *h)
 	e->pool[e->n_pool++] = h;
 }
 
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* ---- young transfers (SKW_SEND_YOUNG in policy.h) ---------------------- */
 
 /* The hint slot of a webhook: a direct-mapped table, so two webhooks may
  * share one and a hint is only ever a guess. */
 static struct dest_hint *dest_hint_of(struct skw_engine *e, const char *webhook_id)
 {
-	uint32_t h = 2166136261u;
-
 	if (!e->hints) {
 		e->hints = calloc(SKW_SEND_HINTS, sizeof(*e->hints));
 		if (!e->hints)
 			return NULL;
 	}
-	for (const char *p = webhook_id; *p; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
-	return &e->hints[h & (SKW_SEND_HINTS - 1)];
+	return &e->hints[skw_engine_id_hash(webhook_id) & (SKW_SEND_HINTS - 1)];
 }
 
 /* Whether a webhook's recent answers took SKW_SEND_SLOW_US or longer. */
@@ -255,7 +242,6 @@ static void active_link(struct skw_engine *e, struct job *j)
 		e->active = j;
 	e->active_tail = j;
 	e->n_active++;
-	j->start_us = mono_us();
 	j->is_young = !dest_is_slow(e, j->work.webhook_id);
 	if (j->is_young) {
 		e->n_young++;
@@ -336,7 +322,7 @@ static void job_finish(struct skw_engine *e, struct job *j, int64_t retry_after_
 	double u;
 
 	j->fate = JOB_RESULT;
-	j->duration_ms = skw_mono_ms() - j->start_mono;
+	j->duration_ms = (skw_mono_us() - j->start_us) / 1000;
 	if (j->response) {
 		j->response_len = skw_outcome_sanitize(j->response, j->response_len);
 		j->response[j->response_len] = '\0';
@@ -414,7 +400,7 @@ static void job_start(struct skw_engine *e, struct job *j, struct job **oh, stru
 
 	j->e = e;
 	j->started_at = skw_now_ms();
-	j->start_mono = skw_mono_ms();
+	j->start_us = skw_mono_us();
 	j->status_code = 0;
 	j->is_success = false;
 	j->is_aborted = false;
@@ -482,7 +468,7 @@ static void job_done(struct skw_engine *e, struct job *j, CURLcode result, struc
 
 	curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_getinfo(j->easy, CURLINFO_OS_ERRNO, &os_errno);
-	dest_learn(e, j->work.webhook_id, mono_us() - j->start_us);
+	dest_learn(e, j->work.webhook_id, skw_mono_us() - j->start_us);
 	if (code == 429 || code == 503)
 		curl_easy_getinfo(j->easy, CURLINFO_RETRY_AFTER, &retry_after);
 	job_detach(e, j);
@@ -740,7 +726,7 @@ void *skw_engine_curl_main(void *arg)
 		read_done(e, &oh, &ot);
 
 		now = skw_mono_ms();
-		active_age(e, mono_us());
+		active_age(e, skw_mono_us());
 		while (e->ready_head && e->n_young < SKW_SEND_YOUNG)
 			job_start(e, job_queue_pop(&e->ready_head, &e->ready_tail), &oh, &ot);
 		if (is_stopping && e->n_active && now >= deadline) {
@@ -774,7 +760,7 @@ void *skw_engine_curl_main(void *arg)
 		 * oldest young transfer ages */
 		if (e->ready_head && e->young) {
 			int64_t d =
-			    (e->young->start_us + SKW_SEND_YOUNG_US - mono_us() + 999) / 1000;
+			    (e->young->start_us + SKW_SEND_YOUNG_US - skw_mono_us() + 999) / 1000;
 
 			if (d < timeout_ms)
 				timeout_ms = d > 0 ? (int)d : 0;
