@@ -84,12 +84,16 @@ static int do_account_delete(struct pg_conn *c, void *arg)
 
 	/* one statement (atomic without a transaction): the queue, log and
 	 * events have no foreign keys (pg_schema.c, migration 3); the foreign
-	 * keys cascade to the rest the account owns */
+	 * keys cascade to the rest the account owns. The queue rows go in two
+	 * parts, each an index range (queue_ready, queue_leased: migration 5) */
 	pg_p_text(&p, j->id);
 	rc = pg_exec(c,
 		     PG_PER_CALL
 		     "WITH w AS (SELECT id FROM webhooks WHERE account_id = $1),"
-		     " dq AS (DELETE FROM queue WHERE webhook_id IN (SELECT id FROM w)),"
+		     " dq AS (DELETE FROM queue WHERE webhook_id IN (SELECT id FROM w)"
+		     "  AND lease_until IS NULL),"
+		     " dl AS (DELETE FROM queue WHERE webhook_id IN (SELECT id FROM w)"
+		     "  AND lease_until IS NOT NULL),"
 		     " da AS (DELETE FROM attempts WHERE webhook_id IN (SELECT id FROM w)),"
 		     " de AS (DELETE FROM events WHERE account_id = $1)"
 		     " DELETE FROM accounts WHERE id = $1",
@@ -471,7 +475,8 @@ static int do_webhook_delete(struct pg_conn *c, void *arg)
 	PGresult *r;
 	int rc;
 
-	/* with its queue rows and log (no foreign keys: pg_schema.c), in one
+	/* with its queue rows (unleased and leased, each an index range:
+	 * pg_schema.c, migration 5) and log (no foreign keys), in one
 	 * statement */
 	pg_p_text(&p, j->id);
 	pg_p_text(&p, j->account_id);
@@ -479,7 +484,10 @@ static int do_webhook_delete(struct pg_conn *c, void *arg)
 		     PG_PER_CALL
 		     "WITH d AS (DELETE FROM webhooks WHERE id = $1 AND account_id = $2"
 		     " RETURNING id),"
-		     " dq AS (DELETE FROM queue WHERE webhook_id IN (SELECT id FROM d)),"
+		     " dq AS (DELETE FROM queue WHERE webhook_id IN (SELECT id FROM d)"
+		     "  AND lease_until IS NULL),"
+		     " dl AS (DELETE FROM queue WHERE webhook_id IN (SELECT id FROM d)"
+		     "  AND lease_until IS NOT NULL),"
 		     " da AS (DELETE FROM attempts WHERE webhook_id IN (SELECT id FROM d))"
 		     " SELECT count(*) FROM d",
 		     &p, &r);

@@ -104,11 +104,22 @@ static int log_pending(struct pg_conn *c, struct log_job *j)
 	cursor_params(&p, j);
 	rc = pg_exec(c,
 		     PG_PER_CALL
+		     /* a webhook's queue rows are two index ranges: the unleased
+		      * ones in queue_ready, the leased ones (at most those in
+		      * flight) in queue_leased; there is no index of all of
+		      * them (pg_schema.c, migration 5) */
 		     "SELECT q.delivery_id, q.event_id, e.event, q.attempts_made + 1,"
-		     " q.next_attempt_at FROM queue q LEFT JOIN events e ON e.id = q.event_id"
-		     " WHERE q.webhook_id = $1 AND (q.next_attempt_at, q.delivery_id) <= ($2, $3)"
-		     " AND ((q.next_attempt_at, q.delivery_id) < ($2, $3)"
-		     "  OR q.attempts_made + 1 < $4)"
+		     " q.next_attempt_at FROM ("
+		     " (SELECT * FROM queue WHERE webhook_id = $1 AND lease_until IS NULL"
+		     "  AND (next_attempt_at, delivery_id) <= ($2, $3)"
+		     "  AND ((next_attempt_at, delivery_id) < ($2, $3) OR attempts_made + 1 < $4)"
+		     "  ORDER BY next_attempt_at DESC, delivery_id DESC LIMIT $5)"
+		     " UNION ALL"
+		     " (SELECT * FROM queue WHERE webhook_id = $1 AND lease_until IS NOT NULL"
+		     "  AND (next_attempt_at, delivery_id) <= ($2, $3)"
+		     "  AND ((next_attempt_at, delivery_id) < ($2, $3) OR attempts_made + 1 < $4)"
+		     "  ORDER BY next_attempt_at DESC, delivery_id DESC LIMIT $5)"
+		     ") q LEFT JOIN events e ON e.id = q.event_id"
 		     " ORDER BY q.next_attempt_at DESC, q.delivery_id DESC LIMIT $5",
 		     &p, &r);
 	if (rc)

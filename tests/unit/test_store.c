@@ -772,6 +772,9 @@ static void test_complete(void)
 	skw_works_free(w, 1);
 	n = claim(s, T0, 10, 0, NULL, 0, &w);
 	CHECK(n == 1);
+	/* the delete takes the webhook's queue rows, leased and not */
+	CHECK(ingest(s, "acct_a", "e.one", NULL, 0, T0, NULL) == 1);
+	CHECK(raw_count(path, "SELECT count(*) FROM queue") == 2);
 	CHECK(skw_store_webhook_delete(s, "acct_a", "wh_1") == 0);
 	if (n == 1)
 		CHECK(complete(s, &w[0], true, 200, T0, 0) == 0);
@@ -825,7 +828,8 @@ static void test_release_next_due(void)
 }
 
 /* Builds a log for wh_1: d1 failed then succeeded, d2 failed once and is
- * pending, d3 pending before any attempt. Returns the number of rows. */
+ * pending, d3 in flight before any attempt is recorded, d4 pending before
+ * any attempt. Returns the number of rows. */
 static size_t build_log(struct skw_store *s)
 {
 	struct skw_work *w;
@@ -849,7 +853,12 @@ static size_t build_log(struct skw_store *s)
 		CHECK(complete(s, &w[0], true, 200, T0 + 1000, 0) == 0);
 	skw_works_free(w, n);
 	CHECK(ingest(s, "acct_a", "e.one", NULL, 0, T0 + 2000, NULL) == 1);
-	return 5; /* 3 made attempts + 2 pending */
+	CHECK(ingest(s, "acct_a", "e.one", NULL, 0, T0 + 3000, NULL) == 1);
+	/* d3 is being sent (leased), d4 waits */
+	n = claim(s, T0 + 2000, 1, 0, NULL, 0, &w);
+	CHECK(n == 1);
+	skw_works_free(w, n);
+	return 6; /* 3 made attempts + 3 pending */
 }
 
 static void test_log(void)
@@ -864,21 +873,23 @@ static void test_log(void)
 	CHECK(skw_store_log_list(s, &q, &e, &n) == 0);
 	CHECK(n == total);
 	if (n == total) {
-		/* newest first: d2 retry due at +5000, d3 pending at +2000, d1's
-		 * success at +1000, then the two failures at +100 */
+		/* newest first: d2 retry due at +5000, d4 pending at +3000, d3
+		 * in flight since +2000, d1's success at +1000, then the two
+		 * failures at +100 */
 		CHECK(e[0].status == SKW_LOG_PENDING && e[0].at == T0 + 5000);
 		CHECK(e[0].attempt == 2 && e[0].max_attempts == 4);
 		CHECK(e[0].next_attempt_at == T0 + 5000 && e[0].started_at == 0);
-		CHECK(e[1].status == SKW_LOG_PENDING && e[1].at == T0 + 2000 && e[1].attempt == 1);
-		CHECK(e[2].status == SKW_LOG_SUCCEEDED && e[2].status_code == 200);
-		CHECK(e[2].attempt == 2 && e[2].delivered_at == T0 + 1000 + 12);
-		CHECK_STR(e[2].response, "ok");
-		CHECK(e[2].error == NULL);
-		CHECK(e[3].status == SKW_LOG_FAILED && e[4].status == SKW_LOG_FAILED);
-		CHECK(e[3].at == T0 + 100 && e[4].at == T0 + 100);
-		CHECK(strcmp(e[3].key, e[4].key) > 0);
-		CHECK_STR(e[3].error, "HTTP 500");
-		CHECK_STR(e[3].event, "e.one");
+		CHECK(e[1].status == SKW_LOG_PENDING && e[1].at == T0 + 3000 && e[1].attempt == 1);
+		CHECK(e[2].status == SKW_LOG_PENDING && e[2].at == T0 + 2000 && e[2].attempt == 1);
+		CHECK(e[3].status == SKW_LOG_SUCCEEDED && e[3].status_code == 200);
+		CHECK(e[3].attempt == 2 && e[3].delivered_at == T0 + 1000 + 12);
+		CHECK_STR(e[3].response, "ok");
+		CHECK(e[3].error == NULL);
+		CHECK(e[4].status == SKW_LOG_FAILED && e[5].status == SKW_LOG_FAILED);
+		CHECK(e[4].at == T0 + 100 && e[5].at == T0 + 100);
+		CHECK(strcmp(e[4].key, e[5].key) > 0);
+		CHECK_STR(e[4].error, "HTTP 500");
+		CHECK_STR(e[4].event, "e.one");
 		for (size_t i = 0; i + 1 < n; i++)
 			CHECK(e[i].at >= e[i + 1].at);
 	}
@@ -910,7 +921,7 @@ static void test_log(void)
 	CHECK(skw_store_log_list(s, &q, &e, &n) == 0 && n == 1);
 	skw_log_entries_free(e, n);
 	q.status = SKW_LOG_PENDING;
-	CHECK(skw_store_log_list(s, &q, &e, &n) == 0 && n == 2);
+	CHECK(skw_store_log_list(s, &q, &e, &n) == 0 && n == 3);
 	skw_log_entries_free(e, n);
 
 	q.status = SKW_LOG_ANY;
@@ -924,7 +935,7 @@ static void test_log(void)
 	/* retention drops old log rows and events nothing waits for */
 	CHECK(skw_store_maintain(s, T0 + 1000 + DAY_MS, DAY_MS) == 0);
 	CHECK(raw_count(path, "SELECT count(*) FROM attempts") == 1);
-	CHECK(raw_count(path, "SELECT count(*) FROM events") == 2);
+	CHECK(raw_count(path, "SELECT count(*) FROM events") == 3);
 	skw_store_close(s);
 }
 
