@@ -28,7 +28,8 @@
  * - Round trips: the hot jobs send their last statement with the COMMIT
  *   (pg_exec_commit) and their first goes out with the BEGIN (pg_run), so
  *   an ingest without an idempotency key is two and a complete one; ingests
- *   without a key share transactions under load (ingest_grouped).
+ *   without a key share transactions under load (ingest_grouped), and a
+ *   batch of them is two statements whatever its size (do_ingest_batch).
  */
 #include "pg_int.h"
 
@@ -49,7 +50,7 @@ struct ingest_job {
 	struct skw_work *works; /* handed off (ev->handoff took them) */
 	size_t n_works;
 	bool is_left;		 /* some delivery was not handed off: wake the others */
-	bool is_batched;	 /* runs inside a batch: the batch commits */
+	int own_rc;		 /* in a batch that committed: this job's outcome */
 	struct ingest_job *next; /* in the batch queue, then in its batch */
 	bool is_done;		 /* under the queue's mu */
 	int rc;			 /* the outcome, once is_done */
@@ -164,74 +165,126 @@ static int handoff_work(const struct skw_event_in *ev, PGresult *hooks, int i, c
 	return 0;
 }
 
+/* The queue rows of one ingest or of a batch of them, as unnest() arrays. */
+struct fan {
+	const char **dlv, **wh, **evt, **acct, **owner;
+	int64_t *lease, *now;
+	char *ids; /* what dlv points into */
+	size_t n;
+};
+
+static void fan_free(struct fan *f)
+{
+	free(f->dlv);
+	free(f->wh);
+	free(f->evt);
+	free(f->acct);
+	free(f->owner);
+	free(f->lease);
+	free(f->now);
+	free(f->ids);
+}
+
+static int fan_init(struct fan *f, size_t cap)
+{
+	*f = (struct fan){0};
+	if (!cap)
+		return 0;
+	f->dlv = calloc(cap, sizeof(*f->dlv));
+	f->wh = calloc(cap, sizeof(*f->wh));
+	f->evt = calloc(cap, sizeof(*f->evt));
+	f->acct = calloc(cap, sizeof(*f->acct));
+	f->owner = calloc(cap, sizeof(*f->owner));
+	f->lease = calloc(cap, sizeof(*f->lease));
+	f->now = calloc(cap, sizeof(*f->now));
+	f->ids = calloc(cap, SKW_ID_MAX);
+	if (f->dlv && f->wh && f->evt && f->acct && f->owner && f->lease && f->now && f->ids)
+		return 0;
+	fan_free(f);
+	return SKW_ENOMEM;
+}
+
+/* Room in j->works for n more deliveries, when j's event hands off. */
+static int works_reserve(struct ingest_job *j, size_t n)
+{
+	if (!j->ev->handoff || !n)
+		return 0;
+	j->works = calloc(n, sizeof(*j->works));
+	return j->works ? 0 : SKW_ENOMEM;
+}
+
 /*
- * Queues one delivery per webhook in hooks. Those ev->handoff takes are
- * inserted leased to its node and come back in j->works (store.h); sets
- * j->is_left when some delivery is left for any node to claim.
+ * Adds j's delivery to the webhook of hooks row i. One that ev->handoff
+ * takes is inserted leased to its node and comes back in j->works
+ * (store.h); otherwise j->is_left says some delivery is left for any node
+ * to claim.
  */
-static int fan_out(struct pg_conn *c, struct ingest_job *j, PGresult *hooks, int *n_out)
+static void fan_add(struct fan *f, struct ingest_job *j, PGresult *hooks, int i)
 {
 	const struct skw_event_in *ev = j->ev;
 	const struct skw_handoff_in *h = ev->handoff;
-	int n = PQntuples(hooks);
-	const char **dlv = calloc((size_t)n, sizeof(*dlv));
-	const char **wh = calloc((size_t)n, sizeof(*wh));
-	const char **owner = calloc((size_t)n, sizeof(*owner));
-	int64_t *lease = calloc((size_t)n, sizeof(*lease));
-	char *ids = calloc((size_t)n, SKW_ID_MAX);
-	struct pg_params p = {0};
-	bool is_left = false;
-	int rc = SKW_ENOMEM;
+	char *id = f->ids + f->n * SKW_ID_MAX;
+	size_t k = f->n++;
 
-	if (!dlv || !wh || !owner || !lease || !ids)
-		goto out;
-	if (h) {
-		j->works = calloc((size_t)n, sizeof(*j->works));
-		if (!j->works)
-			goto out;
-	}
-	for (int i = 0; i < n; i++) {
-		skw_sorted_id("dlv_", ev->now, ids + (size_t)i * SKW_ID_MAX, SKW_ID_MAX);
-		dlv[i] = ids + (size_t)i * SKW_ID_MAX;
-		wh[i] = PQgetvalue(hooks, i, 0);
-		if (h && h->take(h->arg, wh[i])) {
-			lease[i] = ev->now + pg_i64(hooks, i, 3) * 1000 + h->lease_margin_ms;
-			if (!handoff_work(ev, hooks, i, dlv[i], lease[i], &j->works[j->n_works])) {
-				owner[i] = h->lease_node;
-				j->n_works++;
-				continue;
-			}
-			h->give_back(h->arg, wh[i]);
-			lease[i] = 0;
+	skw_sorted_id("dlv_", ev->now, id, SKW_ID_MAX);
+	f->dlv[k] = id;
+	f->wh[k] = PQgetvalue(hooks, i, 0);
+	f->evt[k] = ev->id;
+	f->acct[k] = ev->account_id;
+	f->now[k] = ev->now;
+	if (h && h->take(h->arg, f->wh[k])) {
+		int64_t lease = ev->now + pg_i64(hooks, i, 3) * 1000 + h->lease_margin_ms;
+
+		if (!handoff_work(ev, hooks, i, id, lease, &j->works[j->n_works])) {
+			f->owner[k] = h->lease_node;
+			f->lease[k] = lease;
+			j->n_works++;
+			return;
 		}
-		is_left = true;
+		h->give_back(h->arg, f->wh[k]);
 	}
-	pg_p_own(&p, pg_array_text(dlv, (size_t)n));
-	pg_p_own(&p, pg_array_text(wh, (size_t)n));
-	pg_p_text(&p, ev->id);
-	pg_p_text(&p, ev->account_id);
-	pg_p_int(&p, ev->now);
-	pg_p_own(&p, pg_array_int(lease, (size_t)n));
-	pg_p_own(&p, pg_array_text(owner, (size_t)n));
-	/* without an idempotency key to update this is the job's last
-	 * statement: it goes out with the COMMIT */
-	rc = (ev->idem_key || j->is_batched ? pg_exec : pg_exec_commit)(
+	j->is_left = true;
+}
+
+/* Inserts the rows of f; is_commit sends the COMMIT with them. */
+static int fan_insert(struct pg_conn *c, struct fan *f, bool is_commit)
+{
+	struct pg_params p = {0};
+	int rc;
+
+	pg_p_own(&p, pg_array_text(f->dlv, f->n));
+	pg_p_own(&p, pg_array_text(f->wh, f->n));
+	pg_p_own(&p, pg_array_text(f->evt, f->n));
+	pg_p_own(&p, pg_array_text(f->acct, f->n));
+	pg_p_own(&p, pg_array_int(f->now, f->n));
+	pg_p_own(&p, pg_array_int(f->lease, f->n));
+	pg_p_own(&p, pg_array_text(f->owner, f->n));
+	rc = (is_commit ? pg_exec_commit : pg_exec)(
 	    c,
 	    "INSERT INTO queue (delivery_id, event_id, webhook_id, account_id,"
 	    " attempts_made, next_attempt_at, created_at, lease_until, lease_owner)"
-	    " SELECT d, $3, w, $4, 0, $5, $5, nullif(l, 0), o"
-	    " FROM unnest($1::text[], $2::text[], $6::bigint[], $7::text[]) AS t(d, w, l, o)",
+	    " SELECT d, e, w, a, 0, t, t, nullif(l, 0), o FROM unnest($1::text[], $2::text[],"
+	    " $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[]) AS u(d, w, e, a, t,"
+	    " l, o)",
 	    &p, NULL);
 	pg_params_free(&p);
-	j->is_left = is_left;
-	*n_out = n;
-out:
-	free(dlv);
-	free(wh);
-	free(owner);
-	free(lease);
-	free(ids);
 	return rc;
+}
+
+/* What a run of j starts from: nothing taken, nothing left. */
+static void ingest_reset(struct ingest_job *j)
+{
+	if (j->n_works || j->works)
+		ingest_give_back(j); /* a retry: the last run was rolled back */
+	j->is_left = false;
+	j->own_rc = 0;
+}
+
+static void ingest_done(struct ingest_job *j, int n)
+{
+	j->out->n_deliveries = n;
+	skw_strlcpy(j->out->id, j->ev->id, sizeof(j->out->id));
+	j->out->is_replay = false;
 }
 
 static int do_ingest(struct pg_conn *c, void *arg)
@@ -239,12 +292,11 @@ static int do_ingest(struct pg_conn *c, void *arg)
 	struct ingest_job *j = arg;
 	const struct skw_event_in *ev = j->ev;
 	struct pg_params p = {0};
+	struct fan f = {0};
 	PGresult *hooks;
 	int n = 0, rc;
 
-	if (j->n_works || j->works)
-		ingest_give_back(j); /* a retry: the last run was rolled back */
-	j->is_left = false;
+	ingest_reset(j);
 	if (ev->idem_key) {
 		rc = idem_take(c, ev, j->out);
 		if (rc)
@@ -270,16 +322,25 @@ static int do_ingest(struct pg_conn *c, void *arg)
 		     &p, &hooks);
 	if (rc)
 		return rc;
-	if (!PQntuples(hooks) || !pg_i64(hooks, 0, 5))
+	if (!PQntuples(hooks) || !pg_i64(hooks, 0, 5)) {
 		rc = SKW_ENOTFOUND; /* no such account */
-	else if (!pg_is_null(hooks, 0, 0))
-		rc = fan_out(c, j, hooks, &n);
+	} else if (!pg_is_null(hooks, 0, 0)) {
+		n = PQntuples(hooks);
+		rc = fan_init(&f, (size_t)n);
+		if (!rc)
+			rc = works_reserve(j, (size_t)n);
+		for (int i = 0; !rc && i < n; i++)
+			fan_add(&f, j, hooks, i);
+		/* without an idempotency key to update this is the job's last
+		 * statement: it goes out with the COMMIT */
+		if (!rc)
+			rc = fan_insert(c, &f, !ev->idem_key);
+		fan_free(&f);
+	}
 	PQclear(hooks);
 	if (rc)
 		return rc;
-	j->out->n_deliveries = n;
-	skw_strlcpy(j->out->id, ev->id, sizeof(j->out->id));
-	j->out->is_replay = false;
+	ingest_done(j, n);
 	if (!ev->idem_key)
 		return 0;
 	p = (struct pg_params){0};
@@ -291,16 +352,104 @@ static int do_ingest(struct pg_conn *c, void *arg)
 	    NULL);
 }
 
+/* The events of a batch (jobs without an idempotency key) as arrays. */
+static int batch_events(struct ingest_job *jobs, size_t n, struct pg_params *p)
+{
+	const char **id = calloc(n, sizeof(*id)), **acct = calloc(n, sizeof(*acct));
+	const char **name = calloc(n, sizeof(*name));
+	const unsigned char **body = calloc(n, sizeof(*body));
+	size_t *body_len = calloc(n, sizeof(*body_len));
+	int64_t *now = calloc(n, sizeof(*now));
+	size_t i = 0;
+	int rc = SKW_ENOMEM;
+
+	if (!id || !acct || !name || !body || !body_len || !now)
+		goto out;
+	for (struct ingest_job *j = jobs; j; j = j->next, i++) {
+		id[i] = j->ev->id;
+		acct[i] = j->ev->account_id;
+		name[i] = j->ev->event;
+		body[i] =
+		    j->ev->body ? (const unsigned char *)j->ev->body : (const unsigned char *)"";
+		body_len[i] = j->ev->body_len;
+		now[i] = j->ev->now;
+	}
+	pg_p_own(p, pg_array_text(id, n));
+	pg_p_own(p, pg_array_text(acct, n));
+	pg_p_own(p, pg_array_text(name, n));
+	pg_p_own(p, pg_array_hex(body, body_len, n));
+	pg_p_own(p, pg_array_int(now, n));
+	rc = 0;
+out:
+	free(id);
+	free(acct);
+	free(name);
+	free(body);
+	free(body_len);
+	free(now);
+	return rc;
+}
+
+/*
+ * A batch in two statements, whatever its size: every event with the
+ * webhooks subscribed to it (rows in batch order, column 5 the event's
+ * place in it, column 6 whether it went in), then every queue row, with
+ * the COMMIT. An event whose account is gone is that job's NOT FOUND
+ * alone: it inserted nothing, and the rest of the batch commits.
+ */
 static int do_ingest_batch(struct pg_conn *c, void *arg)
 {
-	int rc;
+	struct ingest_job *jobs = arg, *j = jobs;
+	struct pg_params p = {0};
+	struct fan f = {0};
+	PGresult *hooks;
+	size_t n = 0;
+	int rows, i = 0, rc;
 
-	for (struct ingest_job *j = arg; j; j = j->next) {
-		rc = do_ingest(c, j);
-		if (rc)
-			return rc;
+	for (struct ingest_job *b = jobs; b; b = b->next, n++)
+		ingest_reset(b);
+	rc = batch_events(jobs, n, &p);
+	if (!rc)
+		rc = pg_exec(
+		    c,
+		    "WITH ev AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[],"
+		    "  $4::text[], $5::bigint[]) WITH ORDINALITY AS t(id, acct, name, body,"
+		    "  now, ord)),"
+		    " e AS (INSERT INTO events (id, account_id, event, body, created_at)"
+		    "  SELECT id, acct, name, decode(body, 'hex'), now FROM ev"
+		    "  WHERE EXISTS (SELECT 1 FROM accounts a WHERE a.id = ev.acct)"
+		    "  RETURNING id)"
+		    " SELECT w.id, w.url, w.secret_enc, w.timeout_s, w.retry_attempts, ev.ord,"
+		    "  ev.id IN (SELECT id FROM e)"
+		    " FROM ev LEFT JOIN webhooks w ON w.account_id = ev.acct AND w.enabled"
+		    "  AND strpos(',' || w.events || ',', ',' || ev.name || ',') > 0"
+		    " ORDER BY ev.ord",
+		    &p, &hooks);
+	pg_params_free(&p);
+	if (rc)
+		return rc;
+	rows = PQntuples(hooks);
+	rc = fan_init(&f, (size_t)rows);
+	for (int64_t ord = 1; !rc && j; j = j->next, ord++) {
+		int first = i, has_hooks;
+
+		while (i < rows && pg_i64(hooks, i, 5) == ord)
+			i++;
+		if (i == first || strcmp(PQgetvalue(hooks, first, 6), "t")) {
+			j->own_rc = SKW_ENOTFOUND; /* no such account */
+			continue;
+		}
+		has_hooks = !pg_is_null(hooks, first, 0);
+		rc = works_reserve(j, has_hooks ? (size_t)(i - first) : 0);
+		for (int k = first; !rc && has_hooks && k < i; k++)
+			fan_add(&f, j, hooks, k);
+		ingest_done(j, has_hooks ? i - first : 0);
 	}
-	return 0;
+	if (!rc && f.n)
+		rc = fan_insert(c, &f, true);
+	fan_free(&f);
+	PQclear(hooks);
+	return rc;
 }
 
 /* The errors that belong to one ingest of a batch (its account or webhook
@@ -310,25 +459,23 @@ static bool is_own_error(int rc)
 	return rc == SKW_ENOTFOUND || rc == SKW_ECONFLICT || rc == SKW_EINVAL || rc == SKW_ETOOBIG;
 }
 
-/* Runs a list of ingests in one transaction. When one of them fails, the
- * transaction is gone for all; each is then run on its own, so that only
- * the failing one fails. Any other error (a lost connection, a commit in
- * doubt) is every job's: running them again could store an event twice. */
+/* Runs a list of ingests in one transaction. An event whose account is
+ * gone fails alone (do_ingest_batch). When a statement fails for one of
+ * them (an event the server refuses), the transaction is gone for all;
+ * each is then run on its own, so that only the failing one fails. Any
+ * other error (a lost connection, a commit in doubt) is every job's:
+ * running them again could store an event twice. */
 static void ingest_run(struct skw_store *s, struct ingest_job *jobs)
 {
 	int rc;
 
-	for (struct ingest_job *j = jobs; j; j = j->next)
-		j->is_batched = jobs->next != NULL;
 	rc = pg_run(s, jobs->next ? do_ingest_batch : do_ingest, jobs, true);
 	for (struct ingest_job *j = jobs; j; j = j->next)
-		j->rc = rc;
+		j->rc = rc ? rc : j->own_rc;
 	if (!rc || !jobs->next || !is_own_error(rc))
 		return;
-	for (struct ingest_job *j = jobs; j; j = j->next) {
-		j->is_batched = false;
+	for (struct ingest_job *j = jobs; j; j = j->next)
 		j->rc = pg_run(s, do_ingest, j, true); /* do_ingest undoes the last run */
-	}
 }
 
 /*
