@@ -40,6 +40,17 @@ typedef int (*sq_job_fn)(struct sq_conn *c, void *arg);
 /* Runs fn on the writer thread in the next group commit and returns its
  * result once that commit is durable (or its failure). Blocks the caller. */
 int sq_write(struct skw_store *s, sq_job_fn fn, void *arg);
+/*
+ * sq_write for a job whose only failures by design come before its first
+ * change (its first write fails whole, as every SQLite statement does):
+ * ingest, claim, complete. It runs without a savepoint of its own: a
+ * savepoint copies every page the job changes that the batch had changed
+ * before it, which cost the writer 15-25% of its time (docs/PERFORMANCE.md,
+ * seventh round). If such a job fails after all (SQLite itself failing
+ * half-way), its changes cannot be undone alone: the whole batch is rolled
+ * back and every job in it gets the error.
+ */
+int sq_write_atomic(struct skw_store *s, sq_job_fn fn, void *arg);
 /* Runs fn in a read transaction on a pooled connection (on the writer for
  * an in-memory store). Blocks the caller. */
 int sq_read(struct skw_store *s, sq_job_fn fn, void *arg);

@@ -268,7 +268,7 @@ int sq_event_ingest(struct skw_store *s, const struct skw_event_in *ev, struct s
 		return SKW_EINVAL;
 	if (ev->handoff && (!ev->handoff->take || !ev->handoff->give_back))
 		return SKW_EINVAL;
-	rc = sq_write(s, do_ingest, &j);
+	rc = sq_write_atomic(s, do_ingest, &j);
 	if (rc) {
 		/* rolled back: nothing was leased after all */
 		for (size_t i = 0; i < j.n_works; i++)
@@ -494,7 +494,7 @@ int sq_claim(struct skw_store *s, const struct skw_claim_opts *o, struct skw_wor
 		memcpy(j.exclude, o->exclude, o->n_exclude * sizeof(*j.exclude));
 		qsort(j.exclude, o->n_exclude, sizeof(*j.exclude), cmp_str);
 	}
-	rc = sq_write(s, do_claim, &j);
+	rc = sq_write_atomic(s, do_claim, &j);
 	if (rc) {
 		skw_works_free(j.works, j.n_works);
 		j.works = NULL;
@@ -639,7 +639,7 @@ int sq_complete(struct skw_store *s, const struct skw_attempt_result *r, size_t 
 	}
 	if (!n)
 		return 0;
-	return sq_write(s, do_complete, &j);
+	return sq_write_atomic(s, do_complete, &j);
 }
 
 static int do_release(struct sq_conn *c, void *arg)

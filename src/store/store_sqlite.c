@@ -9,8 +9,9 @@
  *   write operation queue a job and sleep on their own condition variable.
  *   The writer takes everything queued (up to SQ_MAX_BATCH jobs), runs it
  *   in ONE transaction, each job inside its own SAVEPOINT so that a failing
- *   job rolls back only itself, commits once (one fsync for the batch) and
- *   then wakes each caller with its own result. Jobs of one batch therefore
+ *   job rolls back only itself (the hot jobs, which fail only before their
+ *   first change, without one: sq_write_atomic), commits once (one fsync
+ *   for the batch) and then wakes each caller with its own result. Jobs of one batch therefore
  *   see each other's writes in queue order (how two requests with the same
  *   idempotency key serialise).
  * - SQ_READERS read-only connections (PRAGMA query_only) serve reads
@@ -49,6 +50,7 @@
 struct sq_job {
 	sq_job_fn fn;
 	void *arg;
+	bool is_atomic; /* sq_write_atomic: no savepoint of its own */
 	int rc;
 	bool is_done;
 	pthread_cond_t cv; /* signalled when is_done is set */
@@ -408,7 +410,9 @@ static void run_batch(struct sq_conn *c, struct sq_job *batch)
 		return;
 	}
 	for (struct sq_job *j = batch; j; j = j->next) {
-		rc = sq_exec(c, "SAVEPOINT job");
+		sqlite3_int64 changes = sqlite3_total_changes64(c->db);
+
+		rc = j->is_atomic ? 0 : sq_exec(c, "SAVEPOINT job");
 		if (rc) {
 			batch_fail(c, batch, rc);
 			return;
@@ -420,6 +424,15 @@ static void run_batch(struct sq_conn *c, struct sq_job *batch)
 			 * disk): the jobs before this one are lost too */
 			batch_fail(c, batch, j->rc ? j->rc : SKW_EIO);
 			return;
+		}
+		if (j->is_atomic) {
+			/* a failed statement undid itself; a job that failed
+			 * after a change cannot be undone alone */
+			if (j->rc && sqlite3_total_changes64(c->db) != changes) {
+				batch_fail(c, batch, j->rc);
+				return;
+			}
+			continue;
 		}
 		if (j->rc) {
 			rc = sq_exec(c, "ROLLBACK TO job");
@@ -477,10 +490,10 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-int sq_write(struct skw_store *base, sq_job_fn fn, void *arg)
+static int submit(struct skw_store *base, sq_job_fn fn, void *arg, bool is_atomic)
 {
 	struct sq_store *s = (struct sq_store *)base;
-	struct sq_job job = {.fn = fn, .arg = arg};
+	struct sq_job job = {.fn = fn, .arg = arg, .is_atomic = is_atomic};
 
 	if (pthread_cond_init(&job.cv, NULL))
 		return SKW_ENOMEM;
@@ -501,6 +514,16 @@ int sq_write(struct skw_store *base, sq_job_fn fn, void *arg)
 	pthread_mutex_unlock(&s->mu);
 	pthread_cond_destroy(&job.cv);
 	return job.rc;
+}
+
+int sq_write(struct skw_store *base, sq_job_fn fn, void *arg)
+{
+	return submit(base, fn, arg, false);
+}
+
+int sq_write_atomic(struct skw_store *base, sq_job_fn fn, void *arg)
+{
+	return submit(base, fn, arg, true);
 }
 
 /* ---- the readers ----------------------------------------------------- */
