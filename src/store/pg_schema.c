@@ -169,7 +169,7 @@ static const char *const migrations[] = {
      * - Retention finds old attempts and events with block-range (BRIN)
      *   indexes: both tables are appended in time order, and a BRIN index
      *   costs an insert next to nothing where a B-tree costs a leaf
-     *   write (+3-10%). autosummarize keeps the newest ranges summarized;
+     *   write (+3-11%). autosummarize keeps the newest ranges summarized;
      *   an unsummarized range is only read, never missed. */
     "DROP INDEX IF EXISTS queue_webhook;"
     "DROP INDEX IF EXISTS attempts_time;"

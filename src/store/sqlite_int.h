@@ -45,7 +45,7 @@ int sq_write(struct skw_store *s, sq_job_fn fn, void *arg);
  * change (its first write fails whole, as every SQLite statement does):
  * ingest, claim, complete. It runs without a savepoint of its own: a
  * savepoint copies every page the job changes that the batch had changed
- * before it, which cost the writer 15-25% of its time (docs/PERFORMANCE.md,
+ * before it, which cost the writer 8-24% of its time (docs/PERFORMANCE.md,
  * seventh round). If such a job fails after all (SQLite itself failing
  * half-way), its changes cannot be undone alone: the whole batch is rolled
  * back and every job in it gets the error.
