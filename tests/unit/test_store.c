@@ -29,6 +29,7 @@
 
 #include "check.h"
 #include "core/err.h"
+#include "store/sqlite_int.h"
 #include "store/store.h"
 
 #define T0 1700000000000LL
@@ -1411,6 +1412,99 @@ static void test_pg_reconnect(void)
 
 /* "--pg": the suite against $SKW_TEST_PG_URL (exit 77, skipped, when unset). */
 /* Sign-in links: one use, expire; sessions: idle and absolute limits. */
+/* The SQLite writer's jobs without a savepoint of their own
+ * (sq_write_atomic, as ingest, claim and results run): one that fails
+ * before any change fails alone; one that fails after a change takes its
+ * whole batch down with the same error. Either way every job that returned
+ * 0 is in the database and no other is. */
+enum atomic_mode { AM_INSERT, AM_FAIL_AFTER, AM_FAIL_BEFORE, AM_PLAIN };
+
+struct atomic_arg {
+	struct skw_store *s;
+	enum atomic_mode mode;
+	char id[32];
+	int rc;
+};
+
+static int atomic_job(struct sq_conn *c, void *arg)
+{
+	struct atomic_arg *a = arg;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (a->mode == AM_FAIL_BEFORE)
+		return SKW_ENOTFOUND;
+	rc = sq_prep(c, "INSERT INTO accounts (id, name, created_at) VALUES (?1, 'x', 0)", &st);
+	if (rc)
+		return rc;
+	sq_bind_text(st, 1, a->id);
+	rc = sq_done(c, st);
+	return rc ? rc : a->mode == AM_FAIL_AFTER ? SKW_EIO : 0;
+}
+
+static void *atomic_worker(void *arg)
+{
+	struct atomic_arg *a = arg;
+
+	a->rc = a->mode == AM_PLAIN ? sq_write(a->s, atomic_job, a)
+				    : sq_write_atomic(a->s, atomic_job, a);
+	return NULL;
+}
+
+static bool account_exists(const char *path, const char *id)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM accounts WHERE id = '%s'", id);
+	return raw_count(path, sql) == 1;
+}
+
+static void test_sqlite_atomic_jobs(void)
+{
+	char path[512];
+	struct skw_store *s = open_new(path, sizeof(path), true);
+	struct atomic_arg a[4 * N_THREADS];
+	pthread_t th[4 * N_THREADS];
+	int n_ok = 0;
+
+	/* alone */
+	a[0] = (struct atomic_arg){.s = s, .mode = AM_FAIL_AFTER, .id = "acct_alone_fail"};
+	CHECK(sq_write_atomic(s, atomic_job, &a[0]) == SKW_EIO);
+	CHECK(!account_exists(path, "acct_alone_fail"));
+	a[0] = (struct atomic_arg){.s = s, .mode = AM_FAIL_BEFORE, .id = "acct_alone_none"};
+	CHECK(sq_write_atomic(s, atomic_job, &a[0]) == SKW_ENOTFOUND);
+	a[0] = (struct atomic_arg){.s = s, .mode = AM_INSERT, .id = "acct_alone_ok"};
+	CHECK(sq_write_atomic(s, atomic_job, &a[0]) == 0);
+	CHECK(account_exists(path, "acct_alone_ok"));
+
+	/* mixed in batches */
+	for (int round = 0; round < 10; round++) {
+		for (int i = 0; i < 4 * N_THREADS; i++) {
+			a[i] = (struct atomic_arg){.s = s, .mode = (enum atomic_mode)(i % 4)};
+			snprintf(a[i].id, sizeof(a[i].id), "acct_%d_%d", round, i);
+			CHECK(pthread_create(&th[i], NULL, atomic_worker, &a[i]) == 0);
+		}
+		for (int i = 0; i < 4 * N_THREADS; i++)
+			pthread_join(th[i], NULL);
+		for (int i = 0; i < 4 * N_THREADS; i++) {
+			bool is_there = account_exists(path, a[i].id);
+
+			if (a[i].mode == AM_FAIL_AFTER)
+				CHECK(a[i].rc == SKW_EIO && !is_there);
+			else if (a[i].mode == AM_FAIL_BEFORE) /* or after a batchmate failed */
+				CHECK((a[i].rc == SKW_ENOTFOUND || a[i].rc == SKW_EIO) &&
+				      !is_there);
+			else if (a[i].rc == 0)
+				CHECK(is_there);
+			else
+				CHECK(a[i].rc == SKW_EIO && !is_there); /* a batchmate failed */
+			n_ok += a[i].rc == 0;
+		}
+	}
+	CHECK(n_ok > 0);
+	skw_store_close(s);
+}
+
 static void test_links_sessions(void)
 {
 	char path[512];
@@ -1546,6 +1640,8 @@ int main(int argc, char **argv)
 	RUN(test_batch_isolation);
 	RUN(test_links_sessions);
 	RUN(test_stats_last);
+	if (!is_pg())
+		RUN(test_sqlite_atomic_jobs);
 	if (is_pg()) {
 		RUN(test_pg_exclusive_claims);
 		RUN(test_pg_migrate_race);
