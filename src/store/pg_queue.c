@@ -57,6 +57,9 @@ struct ingest_job {
 };
 
 #define INGEST_BATCH_MAX 64
+/* A batch's payloads travel hex-encoded in one array (do_ingest_batch):
+ * it takes more events only while they stay under this many bytes. */
+#define INGEST_BATCH_BYTES (1024 * 1024)
 
 /* Gives back every work a (failed or retried) run of the job took. */
 static void ingest_give_back(struct ingest_job *j)
@@ -481,7 +484,8 @@ static void ingest_run(struct skw_store *s, struct ingest_job *jobs)
 /*
  * Group commit: j joins the queue; while fewer than max_leaders batches
  * run, a waiting caller leads the next one (everything queued, up to
- * INGEST_BATCH_MAX), else it sleeps until a batch, maybe its own, is done.
+ * INGEST_BATCH_MAX events and INGEST_BATCH_BYTES of payloads), else it
+ * sleeps until a batch, maybe its own, is done.
  * Under light load every ingest is a batch of one; under heavy load one
  * commit (one WAL flush) serves many.
  */
@@ -498,6 +502,7 @@ static int ingest_grouped(struct skw_store *s, struct ingest_job *j)
 	q->tail = j;
 	while (!j->is_done) {
 		struct ingest_job *batch, *last;
+		size_t bytes;
 		int n = 1;
 
 		if (q->n_leaders >= q->max_leaders || !q->head) {
@@ -505,8 +510,11 @@ static int ingest_grouped(struct skw_store *s, struct ingest_job *j)
 			continue;
 		}
 		batch = last = q->head;
-		while (last->next && n < INGEST_BATCH_MAX) {
+		bytes = batch->ev->body_len;
+		while (last->next && n < INGEST_BATCH_MAX &&
+		       bytes + last->next->ev->body_len <= INGEST_BATCH_BYTES) {
 			last = last->next;
+			bytes += last->ev->body_len;
 			n++;
 		}
 		q->head = last->next;
