@@ -24,7 +24,8 @@
  * transfer is young for its first SKW_SEND_YOUNG_US, unless its webhook's
  * recent answers took SKW_SEND_SLOW_US or longer (an average over its last
  * few attempts, kept in SKW_SEND_HINTS slots): slow and hanging receivers
- * never hold the limit, and a far receiver's requests start at once. The
+ * hold the limit for SKW_SEND_YOUNG_US at most, and a far receiver's
+ * requests, once it is known to be far, do not count at all. The
  * limit bounds how many quick transfers the thread interleaves, not how
  * many are open (that is --per-webhook-in-flight and --max-in-flight): with
  * hundreds interleaved, each one's libcurl state had gone cold by the time

@@ -682,7 +682,7 @@ void *skw_engine_curl_main(void *arg)
 		struct test_req *tests, *t, *tnext;
 		struct forget_req *forgets, *f;
 		bool is_stopping;
-		int64_t deadline, now;
+		int64_t deadline, now, now_us;
 		int timeout_ms = 1000;
 
 		pthread_mutex_lock(&e->mu);
@@ -725,8 +725,9 @@ void *skw_engine_curl_main(void *arg)
 
 		read_done(e, &oh, &ot);
 
-		now = skw_mono_ms();
-		active_age(e, skw_mono_us());
+		now_us = skw_mono_us();
+		now = now_us / 1000;
+		active_age(e, now_us);
 		while (e->ready_head && e->n_young < SKW_SEND_YOUNG)
 			job_start(e, job_queue_pop(&e->ready_head, &e->ready_tail), &oh, &ot);
 		if (is_stopping && e->n_active && now >= deadline) {

@@ -29,7 +29,7 @@
  *   (pg_exec_commit) and their first goes out with the BEGIN (pg_run), so
  *   an ingest without an idempotency key is two and a complete one; ingests
  *   without a key share transactions under load (ingest_grouped), and a
- *   batch of them is two statements whatever its size (do_ingest_batch).
+ *   batch of them is two statements whatever its size (ingest_events).
  */
 #include "pg_int.h"
 
@@ -57,7 +57,7 @@ struct ingest_job {
 };
 
 #define INGEST_BATCH_MAX 64
-/* A batch's payloads travel hex-encoded in one array (do_ingest_batch):
+/* A batch's payloads travel hex-encoded in one array (ingest_events):
  * it takes more events only while they stay under this many bytes. */
 #define INGEST_BATCH_BYTES (1024 * 1024)
 
@@ -290,85 +290,20 @@ static void ingest_done(struct ingest_job *j, int n)
 	j->out->is_replay = false;
 }
 
-static int do_ingest(struct pg_conn *c, void *arg)
-{
-	struct ingest_job *j = arg;
-	const struct skw_event_in *ev = j->ev;
-	struct pg_params p = {0};
-	struct fan f = {0};
-	PGresult *hooks;
-	int n = 0, rc;
-
-	ingest_reset(j);
-	if (ev->idem_key) {
-		rc = idem_take(c, ev, j->out);
-		if (rc)
-			return rc == 1 ? 0 : rc;
-	}
-	/* the event, and the enabled webhooks subscribed to it */
-	pg_p_text(&p, ev->id);
-	pg_p_text(&p, ev->account_id);
-	pg_p_text(&p, ev->event);
-	pg_p_bytea(&p, ev->body, ev->body_len);
-	pg_p_int(&p, ev->now);
-	/* events has no foreign key (pg_schema.c): the account is checked
-	 * without a row lock, and the row always there says whether the event
-	 * went in (column 5) and, unless column 0 is NULL, names a webhook */
-	rc = pg_exec(c,
-		     "WITH e AS (INSERT INTO events (id, account_id, event, body, created_at)"
-		     " SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM accounts"
-		     " WHERE id = $2) RETURNING 1)"
-		     " SELECT w.id, w.url, w.secret_enc, w.timeout_s, w.retry_attempts, e.n"
-		     " FROM (SELECT count(*) AS n FROM e) e LEFT JOIN webhooks w"
-		     " ON w.account_id = $2 AND w.enabled"
-		     " AND strpos(',' || w.events || ',', ',' || $3 || ',') > 0",
-		     &p, &hooks);
-	if (rc)
-		return rc;
-	if (!PQntuples(hooks) || !pg_i64(hooks, 0, 5)) {
-		rc = SKW_ENOTFOUND; /* no such account */
-	} else if (!pg_is_null(hooks, 0, 0)) {
-		n = PQntuples(hooks);
-		rc = fan_init(&f, (size_t)n);
-		if (!rc)
-			rc = works_reserve(j, (size_t)n);
-		for (int i = 0; !rc && i < n; i++)
-			fan_add(&f, j, hooks, i);
-		/* without an idempotency key to update this is the job's last
-		 * statement: it goes out with the COMMIT */
-		if (!rc)
-			rc = fan_insert(c, &f, !ev->idem_key);
-		fan_free(&f);
-	}
-	PQclear(hooks);
-	if (rc)
-		return rc;
-	ingest_done(j, n);
-	if (!ev->idem_key)
-		return 0;
-	p = (struct pg_params){0};
-	pg_p_text(&p, ev->account_id);
-	pg_p_text(&p, ev->idem_key);
-	pg_p_int(&p, n);
-	return pg_exec_commit(
-	    c, "UPDATE idempotency SET n_deliveries = $3 WHERE account_id = $1 AND key = $2", &p,
-	    NULL);
-}
-
-/* The events of a batch (jobs without an idempotency key) as arrays. */
-static int batch_events(struct ingest_job *jobs, size_t n, struct pg_params *p)
+/* The events of n jobs from jobs on, as arrays. */
+static int events_params(struct ingest_job *jobs, size_t n, struct pg_params *p)
 {
 	const char **id = calloc(n, sizeof(*id)), **acct = calloc(n, sizeof(*acct));
 	const char **name = calloc(n, sizeof(*name));
 	const unsigned char **body = calloc(n, sizeof(*body));
 	size_t *body_len = calloc(n, sizeof(*body_len));
 	int64_t *now = calloc(n, sizeof(*now));
-	size_t i = 0;
+	struct ingest_job *j = jobs;
 	int rc = SKW_ENOMEM;
 
 	if (!id || !acct || !name || !body || !body_len || !now)
 		goto out;
-	for (struct ingest_job *j = jobs; j; j = j->next, i++) {
+	for (size_t i = 0; i < n; i++, j = j->next) {
 		id[i] = j->ev->id;
 		acct[i] = j->ev->account_id;
 		name[i] = j->ev->event;
@@ -394,24 +329,24 @@ out:
 }
 
 /*
- * A batch in two statements, whatever its size: every event with the
- * webhooks subscribed to it (rows in batch order, column 5 the event's
- * place in it, column 6 whether it went in), then every queue row, with
- * the COMMIT. An event whose account is gone is that job's NOT FOUND
- * alone: it inserted nothing, and the rest of the batch commits.
+ * Ingests the events of n jobs from jobs on (a batch, or one) in two
+ * statements, whatever n: every event with the webhooks subscribed to it
+ * (rows in job order, column 5 the event's place, column 6 whether it
+ * went in), then every queue row, with the COMMIT when is_commit. An event
+ * whose account is gone is that job's NOT FOUND (own_rc) alone: it
+ * inserted nothing, and the others go on.
  */
-static int do_ingest_batch(struct pg_conn *c, void *arg)
+static int ingest_events(struct pg_conn *c, struct ingest_job *jobs, size_t n, bool is_commit)
 {
-	struct ingest_job *jobs = arg, *j = jobs;
+	struct ingest_job *j = jobs;
 	struct pg_params p = {0};
 	struct fan f = {0};
 	PGresult *hooks;
-	size_t n = 0;
 	int rows, i = 0, rc;
 
-	for (struct ingest_job *b = jobs; b; b = b->next, n++)
-		ingest_reset(b);
-	rc = batch_events(jobs, n, &p);
+	/* events has no foreign key (pg_schema.c): the account is checked
+	 * without a row lock */
+	rc = events_params(jobs, n, &p);
 	if (!rc)
 		rc = pg_exec(
 		    c,
@@ -433,7 +368,7 @@ static int do_ingest_batch(struct pg_conn *c, void *arg)
 		return rc;
 	rows = PQntuples(hooks);
 	rc = fan_init(&f, (size_t)rows);
-	for (int64_t ord = 1; !rc && j; j = j->next, ord++) {
+	for (int64_t ord = 1; !rc && ord <= (int64_t)n; j = j->next, ord++) {
 		int first = i, has_hooks;
 
 		while (i < rows && pg_i64(hooks, i, 5) == ord)
@@ -449,10 +384,49 @@ static int do_ingest_batch(struct pg_conn *c, void *arg)
 		ingest_done(j, has_hooks ? i - first : 0);
 	}
 	if (!rc && f.n)
-		rc = fan_insert(c, &f, true);
+		rc = fan_insert(c, &f, is_commit);
 	fan_free(&f);
 	PQclear(hooks);
 	return rc;
+}
+
+/* One ingest in its own transaction: with an Idempotency-Key, the key is
+ * taken first and its update carries the COMMIT. */
+static int do_ingest(struct pg_conn *c, void *arg)
+{
+	struct ingest_job *j = arg;
+	const struct skw_event_in *ev = j->ev;
+	struct pg_params p = {0};
+	int rc;
+
+	ingest_reset(j);
+	if (ev->idem_key) {
+		rc = idem_take(c, ev, j->out);
+		if (rc)
+			return rc == 1 ? 0 : rc;
+	}
+	rc = ingest_events(c, j, 1, !ev->idem_key);
+	if (!rc)
+		rc = j->own_rc;
+	if (rc || !ev->idem_key)
+		return rc;
+	pg_p_text(&p, ev->account_id);
+	pg_p_text(&p, ev->idem_key);
+	pg_p_int(&p, j->out->n_deliveries);
+	return pg_exec_commit(
+	    c, "UPDATE idempotency SET n_deliveries = $3 WHERE account_id = $1 AND key = $2", &p,
+	    NULL);
+}
+
+/* A batch of ingests without a key in one transaction. */
+static int do_ingest_batch(struct pg_conn *c, void *arg)
+{
+	struct ingest_job *jobs = arg;
+	size_t n = 0;
+
+	for (struct ingest_job *b = jobs; b; b = b->next, n++)
+		ingest_reset(b);
+	return ingest_events(c, jobs, n, true);
 }
 
 /* The errors that belong to one ingest of a batch (its account or webhook
@@ -463,7 +437,7 @@ static bool is_own_error(int rc)
 }
 
 /* Runs a list of ingests in one transaction. An event whose account is
- * gone fails alone (do_ingest_batch). When a statement fails for one of
+ * gone fails alone (ingest_events). When a statement fails for one of
  * them (an event the server refuses), the transaction is gone for all;
  * each is then run on its own, so that only the failing one fails. Any
  * other error (a lost connection, a commit in doubt) is every job's:
