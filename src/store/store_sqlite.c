@@ -20,9 +20,18 @@
  * - An in-memory store cannot be shared between connections, so there all
  *   reads are jobs on the writer too.
  *
- * Durability: WAL with synchronous=FULL syncs the WAL on every commit, so a
- * write that returned 0 survives kill -9 and power loss. Non-durable stores
- * use synchronous=OFF.
+ * Durability: a durable store runs WAL with synchronous=NORMAL, under which
+ * SQLite itself syncs only around checkpoints (the WAL before one, the
+ * database file after it, the WAL header when the WAL is reused), and the
+ * commits are made durable by a second thread, the syncer: after each
+ * COMMIT the writer hands the batch over and goes on with the next one,
+ * the syncer fdatasync()s the WAL file and only then wakes the batch's
+ * callers. One fdatasync covers every batch committed before it started,
+ * so a write that returned 0 survives kill -9 and power loss, as with
+ * synchronous=FULL, but the writer no longer waits for the disk. Other
+ * connections may read a batch's rows before its sync has finished; no
+ * caller is answered before it. Non-durable stores use synchronous=OFF and
+ * no syncer.
  *
  * Invariants: a job never begins or ends a transaction; after every job all
  * cached statements of its connection are reset; the writer connection is
@@ -69,6 +78,15 @@ struct sq_store {
 	pthread_cond_t cv; /* the writer sleeps on it while there is no job */
 	struct sq_job *head, *tail;
 	bool is_stopping;
+
+	/* the syncer (durable file stores): mu also guards its list, the
+	 * batches committed but not yet synced, and is_writer_done */
+	pthread_t syncer;
+	bool has_syncer;
+	pthread_cond_t scv; /* the syncer sleeps on it while nothing waits */
+	struct sq_job *sync_head, *sync_tail;
+	bool is_writer_done;
+	int wal_fd; /* the WAL file, opened read-only for fdatasync() */
 
 	/* the reader pool: rmu guards free_readers and n_free */
 	pthread_mutex_t rmu;
@@ -329,7 +347,11 @@ static int writer_setup(struct sq_conn *c, bool is_memory, bool is_durable, char
 			goto out;
 		}
 	}
-	rc = conn_pragma(c, is_durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = OFF",
+	/* durable file stores: the syncer makes each commit durable */
+	rc = conn_pragma(c,
+			 !is_durable ? "PRAGMA synchronous = OFF"
+			 : is_memory ? "PRAGMA synchronous = FULL"
+				     : "PRAGMA synchronous = NORMAL",
 			 err, err_len);
 out:
 	sqlite3_finalize(st);
@@ -452,10 +474,25 @@ static void run_batch(struct sq_conn *c, struct sq_job *batch)
 		batch_fail(c, batch, rc);
 }
 
+/* Answers every job of the list (linked by next), the ones without an error
+ * of their own with rc. Called with mu held. */
+static void wake_jobs(struct sq_job *list, int rc)
+{
+	struct sq_job *next;
+
+	for (struct sq_job *j = list; j; j = next) {
+		next = j->next;
+		if (!j->rc)
+			j->rc = rc;
+		j->is_done = true;
+		pthread_cond_signal(&j->cv); /* j may be gone after this unlock */
+	}
+}
+
 static void *writer_main(void *arg)
 {
 	struct sq_store *s = arg;
-	struct sq_job *batch, *last, *next;
+	struct sq_job *batch, *last;
 
 	pthread_setname_np(pthread_self(), "skw-writer");
 	pthread_mutex_lock(&s->mu);
@@ -480,11 +517,57 @@ static void *writer_main(void *arg)
 		run_batch(&s->writer, batch);
 
 		pthread_mutex_lock(&s->mu);
-		for (struct sq_job *j = batch; j; j = next) {
-			next = j->next;
-			j->is_done = true;
-			pthread_cond_signal(&j->cv); /* j may be gone after this unlock */
+		if (s->has_syncer) {
+			if (s->sync_tail)
+				s->sync_tail->next = batch;
+			else
+				s->sync_head = batch;
+			s->sync_tail = last;
+			pthread_cond_signal(&s->scv);
+			continue;
 		}
+		wake_jobs(batch, 0);
+	}
+	s->is_writer_done = true;
+	pthread_cond_signal(&s->scv);
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/*
+ * The syncer: takes every batch committed since its last round, makes them
+ * durable with one fdatasync() of the WAL file, and wakes their callers.
+ * Rounds run one after the other, so a batch is never answered before the
+ * batches committed ahead of it are durable. If the sync fails, nobody
+ * knows what reached the disk: every job of the round that had succeeded
+ * gets SKW_EIO (its caller may retry; an ingest then may be stored twice,
+ * never lost).
+ */
+static void *syncer_main(void *arg)
+{
+	struct sq_store *s = arg;
+	struct sq_job *round;
+	int rc;
+
+	pthread_setname_np(pthread_self(), "skw-sync");
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (!s->sync_head && !s->is_writer_done)
+			pthread_cond_wait(&s->scv, &s->mu);
+		if (!s->sync_head)
+			break; /* the writer has stopped and every batch is answered */
+		round = s->sync_head;
+		s->sync_head = s->sync_tail = NULL;
+		pthread_mutex_unlock(&s->mu);
+
+		rc = 0;
+		if (fdatasync(s->wal_fd)) {
+			skw_error("store: cannot sync the WAL: %s", strerror(errno));
+			rc = SKW_EIO;
+		}
+
+		pthread_mutex_lock(&s->mu);
+		wake_jobs(round, rc);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
@@ -563,6 +646,46 @@ int sq_read(struct skw_store *base, sq_job_fn fn, void *arg)
 
 /* ---- open, close, ping ----------------------------------------------- */
 
+/*
+ * Opens the WAL file for the syncer and makes its directory entry durable.
+ * The file exists once the writer has run the migrations in WAL mode, and
+ * SQLite keeps it (reused, never truncated: no journal_size_limit) until
+ * the last connection closes, which is after the syncer has stopped.
+ */
+static int open_wal(struct sq_store *s, const char *path, char *err, size_t err_len)
+{
+	char wal[4096], dir[4096];
+	char *slash;
+	int dfd;
+
+	if (snprintf(wal, sizeof(wal), "%s-wal", path) >= (int)sizeof(wal)) {
+		snprintf(err, err_len, "database path too long");
+		return SKW_EINVAL;
+	}
+	s->wal_fd = open(wal, O_RDONLY | O_CLOEXEC);
+	if (s->wal_fd < 0) {
+		snprintf(err, err_len, "cannot open %s: %s", wal, strerror(errno));
+		return SKW_EIO;
+	}
+	skw_strlcpy(dir, path, sizeof(dir));
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		dir[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	else
+		skw_strlcpy(dir, ".", sizeof(dir));
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd)) {
+		snprintf(err, err_len, "cannot sync directory %s: %s", dir, strerror(errno));
+		if (dfd >= 0)
+			close(dfd);
+		return SKW_EIO;
+	}
+	close(dfd);
+	return 0;
+}
+
 static void sq_destroy(struct sq_store *s)
 {
 	if (s->has_thread) {
@@ -572,11 +695,21 @@ static void sq_destroy(struct sq_store *s)
 		pthread_mutex_unlock(&s->mu);
 		pthread_join(s->thread, NULL);
 	}
+	if (s->has_syncer) {
+		pthread_mutex_lock(&s->mu);
+		s->is_writer_done = true; /* also when the writer never ran */
+		pthread_cond_signal(&s->scv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->syncer, NULL);
+	}
+	if (s->wal_fd >= 0)
+		close(s->wal_fd);
 	for (size_t i = 0; i < s->n_readers; i++)
 		conn_close(&s->readers[i]);
 	conn_close(&s->writer); /* the last close checkpoints the WAL */
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
+	pthread_cond_destroy(&s->scv);
 	pthread_mutex_destroy(&s->rmu);
 	pthread_cond_destroy(&s->rcv);
 	free(s);
@@ -658,6 +791,8 @@ int skw_store_sqlite_open(const char *path, bool is_durable, struct skw_store **
 	s->is_memory = !strcmp(path, ":memory:");
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
+	pthread_cond_init(&s->scv, NULL);
+	s->wal_fd = -1;
 	pthread_mutex_init(&s->rmu, NULL);
 	pthread_cond_init(&s->rcv, NULL);
 
@@ -685,6 +820,17 @@ int skw_store_sqlite_open(const char *path, bool is_durable, struct skw_store **
 			}
 			s->free_readers[s->n_free++] = &s->readers[s->n_readers];
 		}
+	}
+	if (!s->is_memory && is_durable) {
+		rc = open_wal(s, path, err, err_len);
+		if (rc)
+			goto out;
+		if (pthread_create(&s->syncer, NULL, syncer_main, s)) {
+			snprintf(err, err_len, "cannot start the store syncer thread");
+			rc = SKW_ENOMEM;
+			goto out;
+		}
+		s->has_syncer = true;
 	}
 	if (pthread_create(&s->thread, NULL, writer_main, s)) {
 		snprintf(err, err_len, "cannot start the store writer thread");

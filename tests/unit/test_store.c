@@ -20,7 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
@@ -1505,6 +1508,69 @@ static void test_sqlite_atomic_jobs(void)
 	skw_store_close(s);
 }
 
+/*
+ * This binary's own fdatasync(), which the store and SQLite call instead of
+ * libc's: it counts the syncs of WAL files and, while fail_wal_syncs is set,
+ * fails them with EIO as a failing disk would. Every other sync goes to the
+ * kernel unchanged.
+ */
+static atomic_int n_wal_syncs;
+static atomic_bool fail_wal_syncs;
+
+static bool is_wal_fd(int fd)
+{
+	char link[64], target[4096];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, target, sizeof(target));
+	return n > 4 && !memcmp(target + n - 4, "-wal", 4);
+}
+
+int fdatasync(int fd)
+{
+	if (is_wal_fd(fd)) {
+		if (atomic_load(&fail_wal_syncs)) {
+			errno = EIO;
+			return -1;
+		}
+		atomic_fetch_add(&n_wal_syncs, 1);
+	}
+	return (int)syscall(SYS_fdatasync, fd);
+}
+
+/* A durable SQLite store answers a write only once the WAL holding it has
+ * been synced, and a write whose sync fails is not reported as done. */
+static void test_sqlite_sync(void)
+{
+	char path[512], id[32];
+	struct skw_store *s = open_new(path, sizeof(path), true);
+	struct skw_account a = {.name = "Acme", .created_at = T0};
+	int before;
+
+	for (int i = 0; i < 20; i++) {
+		snprintf(id, sizeof(id), "acct_sync_%d", i);
+		before = atomic_load(&n_wal_syncs);
+		add_account(s, id);
+		CHECK(atomic_load(&n_wal_syncs) > before);
+	}
+	atomic_store(&fail_wal_syncs, true);
+	skw_strlcpy(a.id, "acct_sync_fail", sizeof(a.id));
+	CHECK(skw_store_account_insert(s, &a) == SKW_EIO);
+	atomic_store(&fail_wal_syncs, false);
+	/* the next sync covers it: the store goes on */
+	add_account(s, "acct_sync_after");
+	CHECK(account_exists(path, "acct_sync_after"));
+	skw_store_close(s);
+
+	/* the non-durable setting never syncs on a write */
+	s = open_new(path, sizeof(path), false);
+	before = atomic_load(&n_wal_syncs);
+	add_account(s, "acct_nosync");
+	CHECK(atomic_load(&n_wal_syncs) == before);
+	skw_store_close(s);
+}
+
 static void test_links_sessions(void)
 {
 	char path[512];
@@ -1640,8 +1706,10 @@ int main(int argc, char **argv)
 	RUN(test_batch_isolation);
 	RUN(test_links_sessions);
 	RUN(test_stats_last);
-	if (!is_pg())
+	if (!is_pg()) {
 		RUN(test_sqlite_atomic_jobs);
+		RUN(test_sqlite_sync);
+	}
 	if (is_pg()) {
 		RUN(test_pg_exclusive_claims);
 		RUN(test_pg_migrate_race);
