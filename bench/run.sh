@@ -43,18 +43,20 @@ CONNS=32      # load generator connections to the API
 FANOUT=10
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/skw-bench.XXXXXX")
+PG_DBS_FILE="$WORK/pg.dbs" # databases this run created, one per line (written from subshells)
 PIDS=()
 PG_BASE=""       # the PostgreSQL URL of row 6 ("" : none)
 PG_STARTED=0     # 1: this run started the server (and stops it)
-PG_DBS=()        # databases this run created
 PG_ENV=(SKW_PG_DATA="${TMPDIR:-/tmp}/skw-pg-bench" SKW_PG_PORT=55433 SKW_PG_FSYNC=on)
 cleanup() {
 	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	if [ "${SKW_BENCH_KEEP:-0}" != 1 ]; then
-		for d in "${PG_DBS[@]}"; do
-			psql "$PG_BASE" -Xqc "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1 || true
-		done
+		if [ -s "$PG_DBS_FILE" ]; then
+			while read -r d; do
+				psql "$PG_BASE" -Xqc "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1 || true
+			done <"$PG_DBS_FILE"
+		fi
 	fi
 	[ $PG_STARTED = 1 ] && env "${PG_ENV[@]}" "$ROOT/tests/pg/start-pg.sh" stop >/dev/null 2>&1 || true
 	if [ "${SKW_BENCH_KEEP:-0}" = 1 ]; then echo "work directory kept: $WORK" >&2
@@ -93,7 +95,7 @@ pg_fresh_db() {
 	local db="skw_bench_${1//[^a-z0-9]/_}_$$"
 	if psql "$PG_BASE" -Xqc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" \
 		>/dev/null 2>>"$WORK/pg.err"; then
-		PG_DBS+=("$db")
+		echo "$db" >>"$PG_DBS_FILE" # called as $(...): a variable would not outlive it
 		echo "${PG_BASE%/*}/$db"
 	else
 		echo "$PG_BASE"
