@@ -133,7 +133,7 @@ $(BENCH_BUILD)/bench/receiver: bench/receiver.c bench/args.h
 
 $(BENCH_BUILD)/bench/loadgen: bench/loadgen.c bench/args.h
 	@mkdir -p $(@D)
-	$(CC) $(BENCH_CFLAGS) -o $@ $< $$(pkg-config --cflags --libs libcurl)
+	$(CC) $(BENCH_CFLAGS) -o $@ $<
 
 bench-build: bench-deps $(BENCH_BUILD)/build.ninja
 	ninja -C $(BENCH_BUILD) skwebhooks
