@@ -86,6 +86,7 @@ struct sq_store {
 	pthread_cond_t scv; /* the syncer sleeps on it while nothing waits */
 	struct sq_job *sync_head, *sync_tail;
 	bool is_writer_done;
+	bool is_sync_failed; /* a sync failed: every write fails until a restart */
 	int wal_fd; /* the WAL file, opened read-only for fdatasync() */
 
 	/* the reader pool: rmu guards free_readers and n_free */
@@ -541,7 +542,11 @@ static void *writer_main(void *arg)
  * batches committed ahead of it are durable. If the sync fails, nobody
  * knows what reached the disk: every job of the round that had succeeded
  * gets SKW_EIO (its caller may retry; an ingest then may be stored twice,
- * never lost).
+ * never lost). And every later one too, until a restart: Linux may drop the
+ * pages a failed sync could not write and report the next sync as a
+ * success, and a WAL frame lost in the middle ends SQLite's recovery there,
+ * taking the later commits with it. The ping fails as well, so /healthz
+ * reports the store unavailable.
  */
 static void *syncer_main(void *arg)
 {
@@ -561,12 +566,18 @@ static void *syncer_main(void *arg)
 		pthread_mutex_unlock(&s->mu);
 
 		rc = 0;
-		if (fdatasync(s->wal_fd)) {
-			skw_error("store: cannot sync the WAL: %s", strerror(errno));
+		if (s->is_sync_failed) {
+			rc = SKW_EIO;
+		} else if (fdatasync(s->wal_fd)) {
+			skw_error("store: cannot sync the WAL (%s): from now on every write "
+				  "fails; restart the service once the disk is fixed",
+				  strerror(errno));
 			rc = SKW_EIO;
 		}
 
 		pthread_mutex_lock(&s->mu);
+		if (rc)
+			s->is_sync_failed = true; /* only this thread sets it */
 		wake_jobs(round, rc);
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -726,9 +737,15 @@ static int do_ping(struct sq_conn *c, void *arg)
 	return sq_exec(c, "SELECT 1");
 }
 
-static int sq_ping(struct skw_store *s)
+static int sq_ping(struct skw_store *base)
 {
-	return sq_read(s, do_ping, NULL);
+	struct sq_store *s = (struct sq_store *)base;
+	bool is_failed;
+
+	pthread_mutex_lock(&s->mu);
+	is_failed = s->is_sync_failed;
+	pthread_mutex_unlock(&s->mu);
+	return is_failed ? SKW_EIO : sq_read(base, do_ping, NULL);
 }
 
 static const struct skw_store_ops sq_ops = {

@@ -1540,7 +1540,8 @@ int fdatasync(int fd)
 }
 
 /* A durable SQLite store answers a write only once the WAL holding it has
- * been synced, and a write whose sync fails is not reported as done. */
+ * been synced; a write whose sync fails is not reported as done, and
+ * neither is any later one until the store is reopened. */
 static void test_sqlite_sync(void)
 {
 	char path[512], id[32];
@@ -1558,7 +1559,13 @@ static void test_sqlite_sync(void)
 	skw_strlcpy(a.id, "acct_sync_fail", sizeof(a.id));
 	CHECK(skw_store_account_insert(s, &a) == SKW_EIO);
 	atomic_store(&fail_wal_syncs, false);
-	/* the next sync covers it: the store goes on */
+	/* failed until reopened: a later sync's success could hide lost pages */
+	skw_strlcpy(a.id, "acct_sync_later", sizeof(a.id));
+	CHECK(skw_store_account_insert(s, &a) == SKW_EIO);
+	CHECK(skw_store_ping(s) == SKW_EIO);
+	skw_store_close(s);
+	s = reopen(path);
+	CHECK(skw_store_ping(s) == 0);
 	add_account(s, "acct_sync_after");
 	CHECK(account_exists(path, "acct_sync_after"));
 	skw_store_close(s);
