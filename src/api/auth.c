@@ -16,7 +16,7 @@
 #include "../core/err.h"
 #include "session.h"
 
-static enum MHD_Result unauthorized(struct skw_req *r, const char *why)
+enum MHD_Result skw_reply_unauthorized(struct skw_req *r, const char *why)
 {
 	enum MHD_Result ret;
 	struct MHD_Response *resp;
@@ -97,7 +97,8 @@ static bool auth_by_session(struct skw_req *r, enum MHD_Result *res)
 	struct skw_session sess;
 
 	if (!skw_auth_session(r, &sess)) {
-		*res = unauthorized(r, "sign in again from SchedulingKit (Settings → Webhooks)");
+		*res = skw_reply_unauthorized(
+		    r, "sign in again from SchedulingKit (Settings → Webhooks)");
 		return false;
 	}
 	if (acct && strcmp(acct, sess.account_id)) {
@@ -113,7 +114,7 @@ static bool auth_by_session(struct skw_req *r, enum MHD_Result *res)
 	return true;
 }
 
-bool skw_auth(struct skw_req *r, bool need_account, enum MHD_Result *res)
+static bool auth(struct skw_req *r, bool need_account, bool is_recent, enum MHD_Result *res)
 {
 	const char *h = skw_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
 	const char *acct = skw_req_header(r, "X-Account-Id");
@@ -125,13 +126,15 @@ bool skw_auth(struct skw_req *r, bool need_account, enum MHD_Result *res)
 		return auth_by_session(r, res);
 	if (!h || strncasecmp(h, "Bearer ", 7) || strlen(h + 7) < 5 ||
 	    strlen(h + 7) >= SKW_APIKEY_MAX) {
-		*res = unauthorized(r, "send an API key as Authorization: Bearer skw_...");
+		*res =
+		    skw_reply_unauthorized(r, "send an API key as Authorization: Bearer skw_...");
 		return false;
 	}
 	skw_apikey_hash(h + 7, hash);
-	rc = skw_store_apikey_find(r->api->cfg.store, hash, &key);
+	rc = is_recent ? skw_store_apikey_find_recent(r->api->cfg.store, hash, &key)
+		       : skw_store_apikey_find(r->api->cfg.store, hash, &key);
 	if (rc == SKW_ENOTFOUND || (!rc && key.revoked_at)) {
-		*res = unauthorized(r, "the API key is not valid or has been revoked");
+		*res = skw_reply_unauthorized(r, "the API key is not valid or has been revoked");
 		return false;
 	}
 	if (rc) {
@@ -139,6 +142,7 @@ bool skw_auth(struct skw_req *r, bool need_account, enum MHD_Result *res)
 		return false;
 	}
 	skw_strlcpy(r->who.key_id, key.id, sizeof(r->who.key_id));
+	memcpy(r->who.key_hash, hash, sizeof(r->who.key_hash));
 	r->who.is_platform = key.is_platform;
 	if (!key.is_platform) {
 		if (acct && strcmp(acct, key.account_id)) {
@@ -171,4 +175,14 @@ bool skw_auth(struct skw_req *r, bool need_account, enum MHD_Result *res)
 	}
 	skw_strlcpy(r->who.account_id, acct, sizeof(r->who.account_id));
 	return true;
+}
+
+bool skw_auth(struct skw_req *r, bool need_account, enum MHD_Result *res)
+{
+	return auth(r, need_account, false, res);
+}
+
+bool skw_auth_event(struct skw_req *r, enum MHD_Result *res)
+{
+	return auth(r, true, true, res);
 }

@@ -56,7 +56,7 @@ enum MHD_Result skw_h_events(struct skw_req *r, char **seg, size_t n_seg)
 		return skw_reply_not_found(r);
 	if (strcmp(r->method, "POST"))
 		return skw_reply_method(r, "POST");
-	if (!skw_auth(r, true, &res))
+	if (!skw_auth_event(r, &res))
 		return res;
 	idem = skw_req_header(r, "Idempotency-Key");
 	if (idem && !idem_key_ok(idem))
@@ -81,6 +81,7 @@ enum MHD_Result skw_h_events(struct skw_req *r, char **seg, size_t n_seg)
 	ev.body = p.body;
 	ev.body_len = p.body_len;
 	ev.idem_key = idem;
+	ev.key_hash = r->who.key_id[0] ? r->who.key_hash : NULL;
 	if (idem) /* what a replay is compared with */
 		crypto_generichash(ev.req_hash, sizeof(ev.req_hash), (const unsigned char *)r->body,
 				   r->body_len, NULL, 0);
@@ -94,6 +95,8 @@ enum MHD_Result skw_h_events(struct skw_req *r, char **seg, size_t n_seg)
 		return skw_reply_error(r, 409, "idempotency_conflict", "Idempotency-Key",
 				       "this Idempotency-Key was used with a different request in "
 				       "the last 24 hours");
+	if (rc == SKW_EREVOKED)
+		return skw_reply_unauthorized(r, "the API key is not valid or has been revoked");
 	if (rc)
 		return skw_reply_store_error(r, rc);
 	if (!out.is_replay) {

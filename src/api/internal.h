@@ -27,6 +27,7 @@ struct skw_api {
 
 struct skw_principal {
 	char key_id[SKW_ID_MAX];     /* "" for a browser session */
+	unsigned char key_hash[SKW_KEY_HASH_LEN]; /* the key's, when key_id is set */
 	char account_id[SKW_ID_MAX]; /* the account acted as ("" when none) */
 	bool is_platform;
 	bool has_session; /* authenticated by the session cookie */
@@ -76,6 +77,12 @@ const char *skw_req_arg(struct skw_req *r, const char *name);
  * Origin / Sec-Fetch-Site check); on failure replies and returns false with
  * *res set. need_account: the route acts on one account's data. */
 bool skw_auth(struct skw_req *r, bool need_account, enum MHD_Result *res);
+/* auth.c: skw_auth for POST /api/v1/events, whose key may come from the
+ * store's recent lookups (skw_store_apikey_find_recent): the ingest checks
+ * it again (who.key_hash). */
+bool skw_auth_event(struct skw_req *r, enum MHD_Result *res);
+/* auth.c: 401 with WWW-Authenticate and the reason. */
+enum MHD_Result skw_reply_unauthorized(struct skw_req *r, const char *why);
 /* auth.c: finds the live session named by the cookie; false when none. */
 bool skw_auth_session(struct skw_req *r, struct skw_session *out);
 

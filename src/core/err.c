@@ -22,6 +22,8 @@ const char *skw_strerror(int rc)
 		return "database unavailable";
 	case SKW_ETOOBIG:
 		return "too large";
+	case SKW_EREVOKED:
+		return "API key revoked";
 	}
 	return "unknown error";
 }

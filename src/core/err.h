@@ -17,6 +17,7 @@ enum skw_err {
 	SKW_ECRYPTO = -6,   /* decryption failed: wrong key or tampered */
 	SKW_EUNAVAIL = -7,  /* database unreachable; try again later */
 	SKW_ETOOBIG = -8,   /* input over a configured limit */
+	SKW_EREVOKED = -9,  /* the API key was revoked (or deleted) meanwhile */
 };
 
 /* Returns a static, human-readable name for rc. */

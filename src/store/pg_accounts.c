@@ -13,6 +13,28 @@
 #include <string.h>
 
 #include "../core/err.h"
+#include "../core/util.h"
+
+/* ---- the key cache (pg_int.h) ---------------------------------------- */
+
+/* The hash is keyed and uniform: its first bytes pick the slot. */
+static struct pg_key_entry *key_slot(struct pg_key_cache *kc,
+				     const unsigned char hash[SKW_KEY_HASH_LEN])
+{
+	return &kc->slots[(hash[0] | (unsigned)hash[1] << 8) % PG_KEY_CACHE_SLOTS];
+}
+
+/* Forgets every remembered key: after a revoke or an account delete. */
+static void keys_forget(struct skw_store *s)
+{
+	struct pg_key_cache *kc = pg_key_cache(s);
+
+	pthread_mutex_lock(&kc->mu);
+	kc->gen++;
+	for (size_t i = 0; i < PG_KEY_CACHE_SLOTS; i++)
+		kc->slots[i].until_ms = 0;
+	pthread_mutex_unlock(&kc->mu);
+}
 
 /* ---- accounts ------------------------------------------------------- */
 
@@ -108,8 +130,11 @@ static int do_account_delete(struct pg_conn *c, void *arg)
 int pg_account_delete(struct skw_store *s, const char *id)
 {
 	struct account_job j = {.id = id};
+	int rc;
 
-	return pg_run(s, do_account_delete, &j, false);
+	rc = pg_run(s, do_account_delete, &j, false);
+	keys_forget(s);
+	return rc;
 }
 
 /* ---- API keys ------------------------------------------------------- */
@@ -198,6 +223,38 @@ int pg_apikey_find(struct skw_store *s, const unsigned char hash[SKW_KEY_HASH_LE
 	return pg_run(s, do_apikey_find, &j, false);
 }
 
+/* As pg_apikey_find, from the key cache when it has the key (pg_int.h). */
+int pg_apikey_find_recent(struct skw_store *s, const unsigned char hash[SKW_KEY_HASH_LEN],
+			  struct skw_apikey *out)
+{
+	struct pg_key_cache *kc = pg_key_cache(s);
+	struct pg_key_entry *e = key_slot(kc, hash);
+	int64_t now = skw_mono_ms();
+	uint64_t gen;
+	int rc;
+
+	pthread_mutex_lock(&kc->mu);
+	if (e->until_ms > now && !memcmp(e->hash, hash, SKW_KEY_HASH_LEN)) {
+		*out = e->key;
+		pthread_mutex_unlock(&kc->mu);
+		return 0;
+	}
+	gen = kc->gen;
+	pthread_mutex_unlock(&kc->mu);
+
+	rc = pg_apikey_find(s, hash, out);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&kc->mu);
+	if (kc->gen == gen) { /* no revoke or delete ran meanwhile */
+		memcpy(e->hash, hash, SKW_KEY_HASH_LEN);
+		e->key = *out;
+		e->until_ms = now + PG_KEY_CACHE_MS;
+	}
+	pthread_mutex_unlock(&kc->mu);
+	return 0;
+}
+
 static int do_apikey_list(struct pg_conn *c, void *arg)
 {
 	struct apikey_job *j = arg;
@@ -273,8 +330,11 @@ static int do_apikey_revoke(struct pg_conn *c, void *arg)
 int pg_apikey_revoke(struct skw_store *s, const char *key_id, int64_t now)
 {
 	struct apikey_job j = {.id = key_id, .now = now};
+	int rc;
 
-	return pg_run(s, do_apikey_revoke, &j, false);
+	rc = pg_run(s, do_apikey_revoke, &j, false);
+	keys_forget(s);
+	return rc;
 }
 
 /* ---- webhooks ------------------------------------------------------- */

@@ -184,6 +184,31 @@ struct pg_ingest_q {
 /* The store's queue (store_pg.c owns it). */
 struct pg_ingest_q *pg_ingest_q(struct skw_store *s);
 
+/*
+ * API keys found by hash, remembered for PG_KEY_CACHE_MS so that an event
+ * does not cost a round trip for its key (pg_apikey_find_recent). Keys that
+ * are not found are never remembered. A revoke or an account delete on this
+ * node forgets every entry at once. A key revoked elsewhere (the CLI,
+ * another node) can be found here as live until its entry ages out, which
+ * is why the ingest statement checks the key again (pg_queue.c): an event
+ * is never stored with a revoked key.
+ */
+#define PG_KEY_CACHE_MS 1000
+#define PG_KEY_CACHE_SLOTS 256 /* direct-mapped by the (keyed, uniform) hash */
+struct pg_key_entry {
+	unsigned char hash[SKW_KEY_HASH_LEN];
+	struct skw_apikey key;
+	int64_t until_ms; /* skw_mono_ms(); 0: empty */
+};
+struct pg_key_cache {
+	pthread_mutex_t mu;
+	uint64_t gen; /* bumped by every forget: a lookup that began before one
+		       * does not remember what it found */
+	struct pg_key_entry slots[PG_KEY_CACHE_SLOTS];
+};
+/* The store's key cache (store_pg.c owns it). */
+struct pg_key_cache *pg_key_cache(struct skw_store *s);
+
 /* ---- the parts ------------------------------------------------------- */
 
 /* pg_schema.c: brings the schema to the newest version under an advisory
@@ -199,6 +224,8 @@ int pg_account_get(struct skw_store *s, const char *id, struct skw_account *out)
 int pg_account_delete(struct skw_store *s, const char *id);
 int pg_apikey_insert(struct skw_store *s, const struct skw_apikey *k,
 		     const unsigned char hash[SKW_KEY_HASH_LEN]);
+int pg_apikey_find_recent(struct skw_store *s, const unsigned char hash[SKW_KEY_HASH_LEN],
+			  struct skw_apikey *out);
 int pg_apikey_find(struct skw_store *s, const unsigned char hash[SKW_KEY_HASH_LEN],
 		   struct skw_apikey *out);
 int pg_apikey_list(struct skw_store *s, const char *account_id, struct skw_apikey **out,

@@ -295,13 +295,13 @@ static int events_params(struct ingest_job *jobs, size_t n, struct pg_params *p)
 {
 	const char **id = calloc(n, sizeof(*id)), **acct = calloc(n, sizeof(*acct));
 	const char **name = calloc(n, sizeof(*name));
-	const unsigned char **body = calloc(n, sizeof(*body));
-	size_t *body_len = calloc(n, sizeof(*body_len));
+	const unsigned char **body = calloc(n, sizeof(*body)), **key = calloc(n, sizeof(*key));
+	size_t *body_len = calloc(n, sizeof(*body_len)), *key_len = calloc(n, sizeof(*key_len));
 	int64_t *now = calloc(n, sizeof(*now));
 	struct ingest_job *j = jobs;
 	int rc = SKW_ENOMEM;
 
-	if (!id || !acct || !name || !body || !body_len || !now)
+	if (!id || !acct || !name || !body || !body_len || !now || !key || !key_len)
 		goto out;
 	for (size_t i = 0; i < n; i++, j = j->next) {
 		id[i] = j->ev->id;
@@ -311,12 +311,15 @@ static int events_params(struct ingest_job *jobs, size_t n, struct pg_params *p)
 		    j->ev->body ? (const unsigned char *)j->ev->body : (const unsigned char *)"";
 		body_len[i] = j->ev->body_len;
 		now[i] = j->ev->now;
+		key[i] = j->ev->key_hash ? j->ev->key_hash : (const unsigned char *)"";
+		key_len[i] = j->ev->key_hash ? SKW_KEY_HASH_LEN : 0; /* '': not checked */
 	}
 	pg_p_own(p, pg_array_text(id, n));
 	pg_p_own(p, pg_array_text(acct, n));
 	pg_p_own(p, pg_array_text(name, n));
 	pg_p_own(p, pg_array_hex(body, body_len, n));
 	pg_p_own(p, pg_array_int(now, n));
+	pg_p_own(p, pg_array_hex(key, key_len, n));
 	rc = 0;
 out:
 	free(id);
@@ -325,6 +328,8 @@ out:
 	free(body);
 	free(body_len);
 	free(now);
+	free(key);
+	free(key_len);
 	return rc;
 }
 
@@ -332,9 +337,10 @@ out:
  * Ingests the events of n jobs from jobs on (a batch, or one) in two
  * statements, whatever n: every event with the webhooks subscribed to it
  * (rows in job order, column 5 the event's place, column 6 whether it
- * went in), then every queue row, with the COMMIT when is_commit. An event
- * whose account is gone is that job's NOT FOUND (own_rc) alone: it
- * inserted nothing, and the others go on.
+ * went in, column 7 whether its API key is still live), then every queue
+ * row, with the COMMIT when is_commit. An event whose account is gone is
+ * that job's NOT FOUND (own_rc) alone, one whose key was revoked meanwhile
+ * its SKW_EREVOKED: it inserted nothing, and the others go on.
  */
 static int ingest_events(struct pg_conn *c, struct ingest_job *jobs, size_t n, bool is_commit)
 {
@@ -350,15 +356,16 @@ static int ingest_events(struct pg_conn *c, struct ingest_job *jobs, size_t n, b
 	if (!rc)
 		rc = pg_exec(
 		    c,
-		    "WITH ev AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[],"
-		    "  $4::text[], $5::bigint[]) WITH ORDINALITY AS t(id, acct, name, body,"
-		    "  now, ord)),"
+		    "WITH ev AS (SELECT t.*, (t.keyh = '' OR EXISTS (SELECT 1 FROM api_keys k"
+		    "  WHERE k.hash = decode(t.keyh, 'hex') AND k.revoked_at IS NULL)) AS key_ok"
+		    "  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],"
+		    "  $6::text[]) WITH ORDINALITY AS t(id, acct, name, body, now, keyh, ord)),"
 		    " e AS (INSERT INTO events (id, account_id, event, body, created_at)"
 		    "  SELECT id, acct, name, decode(body, 'hex'), now FROM ev"
-		    "  WHERE EXISTS (SELECT 1 FROM accounts a WHERE a.id = ev.acct)"
+		    "  WHERE ev.key_ok AND EXISTS (SELECT 1 FROM accounts a WHERE a.id = ev.acct)"
 		    "  RETURNING id)"
 		    " SELECT w.id, w.url, w.secret_enc, w.timeout_s, w.retry_attempts, ev.ord,"
-		    "  ev.id IN (SELECT id FROM e)"
+		    "  ev.id IN (SELECT id FROM e), ev.key_ok"
 		    " FROM ev LEFT JOIN webhooks w ON w.account_id = ev.acct AND w.enabled"
 		    "  AND strpos(',' || w.events || ',', ',' || ev.name || ',') > 0"
 		    " ORDER BY ev.ord",
@@ -373,6 +380,10 @@ static int ingest_events(struct pg_conn *c, struct ingest_job *jobs, size_t n, b
 
 		while (i < rows && pg_i64(hooks, i, 5) == ord)
 			i++;
+		if (i > first && strcmp(PQgetvalue(hooks, first, 7), "t")) {
+			j->own_rc = SKW_EREVOKED; /* its API key, meanwhile */
+			continue;
+		}
 		if (i == first || strcmp(PQgetvalue(hooks, first, 6), "t")) {
 			j->own_rc = SKW_ENOTFOUND; /* no such account */
 			continue;

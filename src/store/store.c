@@ -159,6 +159,16 @@ int skw_store_apikey_find(struct skw_store *s, const unsigned char hash[SKW_KEY_
 	return s->ops->apikey_find(s, hash, out);
 }
 
+int skw_store_apikey_find_recent(struct skw_store *s, const unsigned char hash[SKW_KEY_HASH_LEN],
+				 struct skw_apikey *out)
+{
+	if (!hash || !out)
+		return SKW_EINVAL;
+	if (!s->ops->apikey_find_recent)
+		return s->ops->apikey_find(s, hash, out);
+	return s->ops->apikey_find_recent(s, hash, out);
+}
+
 int skw_store_apikey_list(struct skw_store *s, const char *account_id, struct skw_apikey **out,
 			  size_t *n_out)
 {

@@ -91,6 +91,12 @@ int skw_store_apikey_insert(struct skw_store *s, const struct skw_apikey *k,
 /* Finds a key by hash, revoked or not. SKW_ENOTFOUND when none. */
 int skw_store_apikey_find(struct skw_store *s, const unsigned char hash[SKW_KEY_HASH_LEN],
 			  struct skw_apikey *out);
+/* As skw_store_apikey_find, but it may answer from what this node found in
+ * the last second (PostgreSQL), so a key revoked on another node or from
+ * the CLI may still look live. Only for an event's ingest, which checks the
+ * key again in its own statement (skw_event_in.key_hash). */
+int skw_store_apikey_find_recent(struct skw_store *s, const unsigned char hash[SKW_KEY_HASH_LEN],
+				 struct skw_apikey *out);
 /* Returns owned array (free()) of the account's keys, newest first.
  * account_id NULL lists platform keys. */
 int skw_store_apikey_list(struct skw_store *s, const char *account_id, struct skw_apikey **out,
@@ -170,6 +176,11 @@ struct skw_event_in {
 	unsigned char req_hash[32]; /* hash of the request, to detect a reused key */
 	int64_t now;
 	const struct skw_handoff_in *handoff; /* borrowed; NULL: queue only */
+	/* the hash of the API key the event came with, or NULL (a browser
+	 * session): the ingest fails with SKW_EREVOKED, storing nothing, when
+	 * that key is revoked or gone by then (a backend whose key lookups
+	 * are always current may skip the check) */
+	const unsigned char *key_hash;
 };
 
 struct skw_event_out {

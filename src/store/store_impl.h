@@ -19,6 +19,9 @@ struct skw_store_ops {
 	int (*account_delete)(struct skw_store *s, const char *id);
 	int (*apikey_insert)(struct skw_store *s, const struct skw_apikey *k,
 			     const unsigned char hash[SKW_KEY_HASH_LEN]);
+	/* NULL: apikey_find serves it */
+	int (*apikey_find_recent)(struct skw_store *s, const unsigned char hash[SKW_KEY_HASH_LEN],
+				  struct skw_apikey *out);
 	int (*apikey_find)(struct skw_store *s, const unsigned char hash[SKW_KEY_HASH_LEN],
 			   struct skw_apikey *out);
 	int (*apikey_list)(struct skw_store *s, const char *account_id, struct skw_apikey **out,

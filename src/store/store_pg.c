@@ -88,11 +88,17 @@ struct pg_store {
 	int stop_pipe[2];
 
 	struct pg_ingest_q ingest_q;
+	struct pg_key_cache *keys; /* owned; 10 kB, so not inline */
 };
 
 struct pg_ingest_q *pg_ingest_q(struct skw_store *base)
 {
 	return &((struct pg_store *)base)->ingest_q;
+}
+
+struct pg_key_cache *pg_key_cache(struct skw_store *base)
+{
+	return ((struct pg_store *)base)->keys;
 }
 
 /* ---- connections ----------------------------------------------------- */
@@ -483,6 +489,10 @@ static void pgs_destroy(struct pg_store *s)
 	pthread_mutex_destroy(&s->wmu);
 	pthread_mutex_destroy(&s->ingest_q.mu);
 	pthread_cond_destroy(&s->ingest_q.cv);
+	if (s->keys) {
+		pthread_mutex_destroy(&s->keys->mu);
+		free(s->keys);
+	}
 	free(s);
 }
 
@@ -583,6 +593,7 @@ static const struct skw_store_ops pg_ops = {
     .account_delete = pg_account_delete,
     .apikey_insert = pg_apikey_insert,
     .apikey_find = pg_apikey_find,
+    .apikey_find_recent = pg_apikey_find_recent,
     .apikey_list = pg_apikey_list,
     .apikey_revoke = pg_apikey_revoke,
     .webhook_insert = pg_webhook_insert,
@@ -640,6 +651,10 @@ int skw_store_pg_open(const char *conninfo, bool is_durable, struct skw_store **
 	s->conninfo = skw_strdup(conninfo);
 	if (!s->conninfo)
 		goto out;
+	s->keys = calloc(1, sizeof(*s->keys));
+	if (!s->keys)
+		goto out;
+	pthread_mutex_init(&s->keys->mu, NULL);
 	n_pool = take_pool_size(s->conninfo);
 	if (n_pool < 0) {
 		snprintf(err, err_len, "pool_max_conns must be a number from 1 to %d", PG_POOL_MAX);

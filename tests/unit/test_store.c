@@ -32,6 +32,7 @@
 
 #include "check.h"
 #include "core/err.h"
+#include "store/pg_int.h"
 #include "store/sqlite_int.h"
 #include "store/store.h"
 
@@ -1260,6 +1261,122 @@ static int cmp_id(const void *a, const void *b)
 }
 
 /* Nodes claiming at the same time never get the same delivery. */
+struct key_ingest_arg {
+	struct skw_store *s;
+	const unsigned char *key;
+	int rc;
+};
+
+static int ingest_with_key(struct skw_store *s, const char *acct, const unsigned char *key_hash,
+			   const char *idem);
+
+static void *key_ingest_worker(void *arg)
+{
+	struct key_ingest_arg *a = arg;
+
+	a->rc = ingest_with_key(a->s, "acct_k", a->key, NULL);
+	return NULL;
+}
+
+/* An event ingested with its API key's hash (the API's recent-lookup path). */
+static int ingest_with_key(struct skw_store *s, const char *acct, const unsigned char *key_hash,
+			   const char *idem)
+{
+	struct skw_event_in ev = {.account_id = acct,
+				  .event = "e.one",
+				  .body = "{\"a\":1}",
+				  .body_len = 7,
+				  .idem_key = idem,
+				  .now = T0,
+				  .key_hash = key_hash};
+	struct skw_event_out out;
+	int rc;
+
+	skw_random_id("evt_", ev.id, sizeof(ev.id));
+	rc = skw_store_event_ingest(s, &ev, &out);
+	return rc ? rc : out.n_deliveries;
+}
+
+/*
+ * PostgreSQL's recent key lookups: a revoke or an account delete shows at
+ * once on the node that made it, and within PG_KEY_CACHE_MS (one second) on
+ * another; a key not found is looked up again every time. Whatever the
+ * lookup said, an event whose key is revoked is refused by the ingest
+ * itself (SKW_EREVOKED) and stores nothing, alone and in concurrent batches.
+ */
+static void test_pg_key_cache(void)
+{
+	char path[512];
+	struct skw_store *a = open_new(path, sizeof(path), true);
+	struct skw_store *b = reopen(path);
+	unsigned char h1[SKW_KEY_HASH_LEN], h2[SKW_KEY_HASH_LEN], h3[SKW_KEY_HASH_LEN];
+	struct skw_apikey k, got;
+	struct skw_log_query q = {.account_id = "acct_k", .webhook_id = "wh_k", .limit = 100};
+	struct skw_log_entry *e;
+	size_t n;
+
+	memset(h1, 0x11, sizeof(h1));
+	memset(h2, 0x22, sizeof(h2));
+	memset(h3, 0x33, sizeof(h3));
+	add_account(a, "acct_k");
+	add_webhook(a, "acct_k", "wh_k", "e.one", true, 3);
+	k = (struct skw_apikey){.id = "key_1", .account_id = "acct_k", .created_at = T0};
+	CHECK(skw_store_apikey_insert(a, &k, h1) == 0);
+	k = (struct skw_apikey){.id = "key_2", .account_id = "acct_k", .created_at = T0};
+	CHECK(skw_store_apikey_insert(a, &k, h2) == 0);
+	for (int i = 0; i < 3; i++) { /* found, then remembered, on both nodes */
+		CHECK(skw_store_apikey_find_recent(a, h1, &got) == 0 && got.revoked_at == 0);
+		CHECK(skw_store_apikey_find_recent(b, h1, &got) == 0 && got.revoked_at == 0);
+		CHECK_STR(got.id, "key_1");
+		CHECK_STR(got.account_id, "acct_k");
+	}
+	CHECK(ingest_with_key(b, "acct_k", h1, NULL) == 1);
+	CHECK(ingest_with_key(b, "acct_k", h1, "idem-1") == 1);
+
+	/* revoked through a: a knows at once; b's ingest refuses it at once,
+	 * whatever b's lookup still says */
+	CHECK(skw_store_apikey_revoke(a, "key_1", T0 + 5) == 0);
+	CHECK(skw_store_apikey_find_recent(a, h1, &got) == 0 && got.revoked_at == T0 + 5);
+	CHECK(skw_store_apikey_find(b, h1, &got) == 0 && got.revoked_at == T0 + 5);
+	CHECK(ingest_with_key(b, "acct_k", h1, NULL) == SKW_EREVOKED);
+	CHECK(ingest_with_key(b, "acct_k", h1, "idem-2") == SKW_EREVOKED);
+	{
+		struct key_ingest_arg args[N_THREADS];
+		pthread_t th[N_THREADS];
+
+		for (int i = 0; i < N_THREADS; i++) { /* batches of both keys */
+			args[i] = (struct key_ingest_arg){.s = b, .key = i % 2 ? h1 : h2};
+			CHECK(pthread_create(&th[i], NULL, key_ingest_worker, &args[i]) == 0);
+		}
+		for (int i = 0; i < N_THREADS; i++) {
+			pthread_join(th[i], NULL);
+			CHECK(args[i].rc == (i % 2 ? SKW_EREVOKED : 1));
+		}
+	}
+	CHECK(skw_store_log_list(a, &q, &e, &n) == 0);
+	CHECK(n == 2 + N_THREADS / 2); /* the live key's events only, one delivery each */
+	skw_log_entries_free(e, n);
+	usleep((PG_KEY_CACHE_MS + 200) * 1000);
+	CHECK(skw_store_apikey_find_recent(b, h1, &got) == 0 && got.revoked_at == T0 + 5);
+
+	/* not found is not remembered */
+	CHECK(skw_store_apikey_find_recent(a, h3, &got) == SKW_ENOTFOUND);
+	k = (struct skw_apikey){.id = "key_3", .account_id = "acct_k", .created_at = T0};
+	CHECK(skw_store_apikey_insert(b, &k, h3) == 0);
+	CHECK(skw_store_apikey_find_recent(a, h3, &got) == 0);
+	CHECK_STR(got.id, "key_3");
+
+	CHECK(skw_store_apikey_find_recent(b, h2, &got) == 0);
+	CHECK(skw_store_account_delete(a, "acct_k") == 0);
+	CHECK(skw_store_apikey_find_recent(a, h2, &got) == SKW_ENOTFOUND);
+	CHECK(skw_store_apikey_find_recent(a, h3, &got) == SKW_ENOTFOUND);
+	CHECK(ingest_with_key(b, "acct_k", h2, NULL) == SKW_EREVOKED); /* its key is gone */
+	usleep((PG_KEY_CACHE_MS + 200) * 1000);
+	CHECK(skw_store_apikey_find_recent(b, h2, &got) == SKW_ENOTFOUND);
+	skw_store_close(b);
+	skw_store_close(a);
+}
+
 static void test_pg_exclusive_claims(void)
 {
 	char path[512];
@@ -1719,6 +1836,7 @@ int main(int argc, char **argv)
 	}
 	if (is_pg()) {
 		RUN(test_pg_exclusive_claims);
+		RUN(test_pg_key_cache);
 		RUN(test_pg_migrate_race);
 		RUN(test_pg_wakeup);
 		RUN(test_pg_reconnect);
