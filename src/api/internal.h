@@ -26,9 +26,9 @@ struct skw_api {
 };
 
 struct skw_principal {
-	char key_id[SKW_ID_MAX];     /* "" for a browser session */
+	char key_id[SKW_ID_MAX];		  /* "" for a browser session */
 	unsigned char key_hash[SKW_KEY_HASH_LEN]; /* the key's, when key_id is set */
-	char account_id[SKW_ID_MAX]; /* the account acted as ("" when none) */
+	char account_id[SKW_ID_MAX];		  /* the account acted as ("" when none) */
 	bool is_platform;
 	bool has_session; /* authenticated by the session cookie */
 	unsigned char session_hash[SKW_TOKEN_HASH_LEN];

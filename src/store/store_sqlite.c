@@ -87,7 +87,7 @@ struct sq_store {
 	struct sq_job *sync_head, *sync_tail;
 	bool is_writer_done;
 	bool is_sync_failed; /* a sync failed: every write fails until a restart */
-	int wal_fd; /* the WAL file, opened read-only for fdatasync() */
+	int wal_fd;	     /* the WAL file, opened read-only for fdatasync() */
 
 	/* the reader pool: rmu guards free_readers and n_free */
 	pthread_mutex_t rmu;
