@@ -105,12 +105,16 @@ static int idem_take(struct pg_conn *c, const struct skw_event_in *ev, struct sk
 	if (!rc)
 		return 0;
 
-	/* a live key (now locked by us): the first request's answer */
+	/* a live key (now locked by us): the first request's answer, if the
+	 * API key the replay came with is still live (skw_event_in.key_hash) */
 	p = (struct pg_params){0};
 	pg_p_text(&p, ev->account_id);
 	pg_p_text(&p, ev->idem_key);
+	pg_p_bytea(&p, ev->key_hash, ev->key_hash ? SKW_KEY_HASH_LEN : 0);
 	rc = pg_exec(c,
-		     "SELECT req_hash, event_id, n_deliveries FROM idempotency"
+		     "SELECT req_hash, event_id, n_deliveries, (octet_length($3::bytea) = 0"
+		     " OR EXISTS (SELECT 1 FROM api_keys k WHERE k.hash = $3::bytea"
+		     " AND k.revoked_at IS NULL)) FROM idempotency"
 		     " WHERE account_id = $1 AND key = $2",
 		     &p, &r);
 	if (rc)
@@ -118,6 +122,10 @@ static int idem_take(struct pg_conn *c, const struct skw_event_in *ev, struct sk
 	if (!PQntuples(r)) {
 		PQclear(r);
 		return SKW_EUNAVAIL; /* deleted meanwhile: let the client try again */
+	}
+	if (strcmp(PQgetvalue(r, 0, 3), "t")) {
+		PQclear(r);
+		return SKW_EREVOKED;
 	}
 	rc = pg_bytea(r, 0, 0, &hash, &hash_len);
 	if (!rc) {

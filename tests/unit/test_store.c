@@ -1340,6 +1340,7 @@ static void test_pg_key_cache(void)
 	CHECK(skw_store_apikey_find(b, h1, &got) == 0 && got.revoked_at == T0 + 5);
 	CHECK(ingest_with_key(b, "acct_k", h1, NULL) == SKW_EREVOKED);
 	CHECK(ingest_with_key(b, "acct_k", h1, "idem-2") == SKW_EREVOKED);
+	CHECK(ingest_with_key(b, "acct_k", h1, "idem-1") == SKW_EREVOKED); /* a replay too */
 	{
 		struct key_ingest_arg args[N_THREADS];
 		pthread_t th[N_THREADS];
