@@ -411,8 +411,6 @@ int main(int argc, char **argv)
 			int64_t d = (next_due - mono_us() + 999) / 1000;
 
 			timeout_ms = d < 0 ? 0 : d > 50 ? 50 : (int)d;
-		} else if (!is_done_sending && g.n_free) {
-			timeout_ms = 0;
 		}
 		if (is_done_sending && mono_us() > end + 60000000)
 			break; /* answers that never come (60 s, as the old timeout) */

@@ -10,10 +10,10 @@
  *   The writer takes everything queued (up to SQ_MAX_BATCH jobs), runs it
  *   in ONE transaction, each job inside its own SAVEPOINT so that a failing
  *   job rolls back only itself (the hot jobs, which fail only before their
- *   first change, without one: sq_write_atomic), commits once (one fsync
- *   for the batch) and then wakes each caller with its own result. Jobs of
- *   one batch therefore see each other's writes in queue order (how two
- *   requests with the same idempotency key serialise).
+ *   first change, without one: sq_write_atomic) and commits once; each
+ *   caller is woken with its own result once the commit is durable (the
+ *   syncer, below). Jobs of one batch therefore see each other's writes in
+ *   queue order (how two requests with the same idempotency key serialise).
  * - SQ_READERS read-only connections (PRAGMA query_only) serve reads
  *   concurrently with the writer (WAL). Each read runs in its own read
  *   transaction, so it sees every write that returned before it started.
