@@ -1,8 +1,9 @@
 /*
  * api.h - the HTTP front door: JSON API (and, later, the settings pages).
  *
- * libmicrohttpd runs one thread per connection, so a handler may block on
- * the store (group commit) or on a test send without stalling others.
+ * libmicrohttpd runs a small pool of threads on epoll, each serving many
+ * connections: a handler that waits for the store's group commit or for a
+ * test send suspends its connection instead of blocking (internal.h).
  */
 #ifndef SKW_API_API_H
 #define SKW_API_API_H

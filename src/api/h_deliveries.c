@@ -135,8 +135,9 @@ enum MHD_Result skw_h_deliveries(struct skw_req *r, const char *webhook_id)
 	return skw_reply_json(r, 200, json_pack("{s:o, s:o}", "data", data, "next_cursor", next));
 }
 
-enum MHD_Result skw_h_test(struct skw_req *r, const char *webhook_id)
+enum MHD_Result skw_h_test(struct skw_req *r)
 {
+	const char *webhook_id = r->wait_id;
 	struct skw_test_outcome o;
 	struct skw_webhook w;
 	struct skw_payload p = {0};

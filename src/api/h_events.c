@@ -39,16 +39,84 @@ static bool idem_key_ok(const char *k)
 	return true;
 }
 
+/* An event on its way into the store: lives until the reply. */
+struct ingest {
+	struct skw_event_in ev;
+	struct skw_event_out out;
+	struct skw_engine_handoff ho;
+	struct skw_payload p;
+	int rc;
+};
+
+/* Hands the committed deliveries to the engine and frees in. Returns rc. */
+static int settle(struct skw_req *r, struct ingest *in)
+{
+	int rc = in->rc;
+
+	skw_payload_cleanup(&in->p);
+	if (!rc && in->out.n_works)
+		skw_engine_handoff_end(&in->ho, in->out.works, in->out.n_works); /* takes them */
+	if (!rc && !in->out.is_replay) {
+		skw_metric_add(SKW_M_EVENTS_ACCEPTED, 1);
+		skw_metric_add(SKW_M_DELIVERIES_QUEUED, in->out.n_deliveries);
+		/* what was not handed off waits in the queue: claim it now */
+		if ((size_t)in->out.n_deliveries > in->out.n_works && r->api->cfg.engine)
+			skw_engine_notify(r->api->cfg.engine);
+	}
+	return rc;
+}
+
+static enum MHD_Result answer(struct skw_req *r, struct ingest *in)
+{
+	char id[SKW_ID_MAX];
+	int n = in->out.n_deliveries;
+	int rc = settle(r, in);
+
+	skw_strlcpy(id, in->out.id, sizeof(id));
+	free(in);
+	if (rc == SKW_ECONFLICT)
+		return skw_reply_error(r, 409, "idempotency_conflict", "Idempotency-Key",
+				       "this Idempotency-Key was used with a different request in "
+				       "the last 24 hours");
+	if (rc == SKW_EREVOKED)
+		return skw_reply_unauthorized(r, "the API key is not valid or has been revoked");
+	if (rc)
+		return skw_reply_store_error(r, rc);
+	return skw_reply_json(r, 202, json_pack("{s:s, s:i}", "id", id, "deliveries", n));
+}
+
+static enum MHD_Result on_resume(struct skw_req *r)
+{
+	return answer(r, r->wait_ctx);
+}
+
+/* The request ended before its answer was sent (the server stopping): the
+ * event is stored all the same, and its deliveries go to the engine. */
+static void on_abandon(struct skw_req *r)
+{
+	settle(r, r->wait_ctx);
+	free(r->wait_ctx);
+}
+
+/* The store's answer (a store thread). */
+static void on_ingested(void *arg, int rc)
+{
+	struct skw_req *r = arg;
+	struct ingest *in = r->wait_ctx;
+
+	in->rc = rc;
+	skw_req_wake(r);
+}
+
 enum MHD_Result skw_h_events(struct skw_req *r, char **seg, size_t n_seg)
 {
-	struct skw_event_in ev = {0};
-	struct skw_event_out out = {0};
-	struct skw_engine_handoff ho;
 	struct skw_payload_error pe;
-	struct skw_payload p = {0};
+	struct skw_store *store = r->api->cfg.store;
+	struct ingest *in;
 	enum MHD_Result res;
 	const char *idem;
 	json_t *body;
+	int64_t now;
 	int rc;
 
 	(void)seg;
@@ -68,44 +136,45 @@ enum MHD_Result skw_h_events(struct skw_req *r, char **seg, size_t n_seg)
 	body = skw_req_json(r, JSON_DECODE_INT_AS_REAL, &res);
 	if (!body)
 		return res;
-	ev.now = skw_now_ms();
-	rc = skw_payload_build(body, r->body, r->body_len, ev.now, &p, &pe);
+	in = calloc(1, sizeof(*in));
+	if (!in) {
+		json_decref(body);
+		return skw_reply_store_error(r, SKW_ENOMEM);
+	}
+	now = skw_now_ms();
+	rc = skw_payload_build(body, r->body, r->body_len, now, &in->p, &pe);
 	json_decref(body);
-	if (rc)
+	if (rc) {
+		free(in);
 		return skw_reply_error(r, pe.status,
 				       pe.status == 400 ? "wrong_type" : "validation_failed",
 				       pe.field, "%s", pe.message);
-	skw_sorted_id("evt_", ev.now, ev.id, sizeof(ev.id)); /* time-ordered: the events index */
-	ev.account_id = r->who.account_id;
-	ev.event = p.event;
-	ev.body = p.body;
-	ev.body_len = p.body_len;
-	ev.idem_key = idem;
-	ev.key_hash = r->who.key_id[0] ? r->who.key_hash : NULL;
-	if (idem) /* what a replay is compared with */
-		crypto_generichash(ev.req_hash, sizeof(ev.req_hash), (const unsigned char *)r->body,
-				   r->body_len, NULL, 0);
-	if (skw_engine_handoff_begin(r->api->cfg.engine, &ho))
-		ev.handoff = &ho.in;
-	rc = skw_store_event_ingest(r->api->cfg.store, &ev, &out);
-	skw_payload_cleanup(&p);
-	if (!rc && out.n_works)
-		skw_engine_handoff_end(&ho, out.works, out.n_works); /* takes them */
-	if (rc == SKW_ECONFLICT)
-		return skw_reply_error(r, 409, "idempotency_conflict", "Idempotency-Key",
-				       "this Idempotency-Key was used with a different request in "
-				       "the last 24 hours");
-	if (rc == SKW_EREVOKED)
-		return skw_reply_unauthorized(r, "the API key is not valid or has been revoked");
-	if (rc)
-		return skw_reply_store_error(r, rc);
-	if (!out.is_replay) {
-		skw_metric_add(SKW_M_EVENTS_ACCEPTED, 1);
-		skw_metric_add(SKW_M_DELIVERIES_QUEUED, out.n_deliveries);
 	}
-	/* what was not handed off waits in the queue: claim it now */
-	if ((size_t)out.n_deliveries > out.n_works && !out.is_replay && r->api->cfg.engine)
-		skw_engine_notify(r->api->cfg.engine);
-	return skw_reply_json(
-	    r, 202, json_pack("{s:s, s:i}", "id", out.id, "deliveries", out.n_deliveries));
+	in->ev.now = now;
+	skw_sorted_id("evt_", now, in->ev.id, sizeof(in->ev.id)); /* time-ordered: the index */
+	in->ev.account_id = r->who.account_id;
+	in->ev.event = in->p.event;
+	in->ev.body = in->p.body;
+	in->ev.body_len = in->p.body_len;
+	in->ev.idem_key = idem;
+	in->ev.key_hash = r->who.key_id[0] ? r->who.key_hash : NULL;
+	if (idem) /* what a replay is compared with */
+		crypto_generichash(in->ev.req_hash, sizeof(in->ev.req_hash),
+				   (const unsigned char *)r->body, r->body_len, NULL, 0);
+	if (skw_engine_handoff_begin(r->api->cfg.engine, &in->ho))
+		in->ev.handoff = &in->ho.in;
+	if (!skw_store_has_ingest_start(store)) {
+		in->rc = skw_store_event_ingest(store, &in->ev, &in->out);
+		return answer(r, in);
+	}
+	/* the answer waits for the commit; the HTTP thread serves others */
+	r->wait_ctx = in;
+	r->abandon = on_abandon;
+	skw_req_wait(r, on_resume);
+	rc = skw_store_event_ingest_start(store, &in->ev, &in->out, on_ingested, r);
+	if (rc) {
+		in->rc = rc;
+		skw_req_wake(r);
+	}
+	return MHD_YES;
 }

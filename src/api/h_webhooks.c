@@ -205,7 +205,10 @@ enum MHD_Result skw_h_webhooks(struct skw_req *r, char **seg, size_t n_seg)
 	if (n_seg == 2 && !strcmp(seg[1], "test")) {
 		if (strcmp(r->method, "POST"))
 			return skw_reply_method(r, "POST");
-		return skw_h_test(r, seg[0]);
+		if (strlen(seg[0]) >= sizeof(r->wait_id))
+			return skw_reply_not_found(r);
+		skw_strlcpy(r->wait_id, seg[0], sizeof(r->wait_id));
+		return skw_req_offload(r, skw_h_test); /* it waits for the receiver */
 	}
 	return skw_reply_not_found(r);
 }

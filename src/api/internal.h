@@ -20,9 +20,10 @@ struct skw_api {
 	struct skw_api_config cfg;
 	struct MHD_Daemon *daemon;
 	int port;
-	pthread_mutex_t mu; /* guards n_in_flight */
+	pthread_mutex_t mu; /* guards n_in_flight and n_waiting */
 	pthread_cond_t idle;
 	size_t n_in_flight; /* requests whose headers arrived and that are not done */
+	size_t n_waiting;   /* suspended connections (skw_req_wait) not yet woken */
 };
 
 struct skw_principal {
@@ -34,6 +35,10 @@ struct skw_principal {
 	unsigned char session_hash[SKW_TOKEN_HASH_LEN];
 	int64_t session_expires_at;
 };
+
+struct skw_req;
+/* A handler's continuation: replies to r (an HTTP thread). */
+typedef enum MHD_Result (*skw_reply_fn)(struct skw_req *r);
 
 struct skw_req {
 	struct skw_api *api;
@@ -47,6 +52,19 @@ struct skw_req {
 	int64_t started_mono;
 	unsigned status; /* of the reply, for the access log */
 	struct skw_principal who;
+
+	/* a reply that waits (skw_req_wait): the connection is suspended */
+	skw_reply_fn resume;		    /* replies once woken */
+	void (*abandon)(struct skw_req *r); /* the request ended unwoken/unreplied */
+	void *wait_ctx;			    /* the waiting handler's state */
+	char wait_id[SKW_ID_MAX];	    /* a path segment the handler needs */
+	/* skw_req_offload: the handler runs on a thread of its own and its
+	 * reply is held until the connection is resumed */
+	skw_reply_fn offload_fn;
+	bool is_held;
+	struct MHD_Response *held;
+	unsigned held_status;
+	enum MHD_Result offload_res;
 };
 
 #define SKW_MAX_SEGMENTS 8
@@ -102,7 +120,24 @@ enum MHD_Result skw_h_accounts(struct skw_req *r, char **seg, size_t n_seg);
 enum MHD_Result skw_h_webhooks(struct skw_req *r, char **seg, size_t n_seg);
 enum MHD_Result skw_h_events(struct skw_req *r, char **seg, size_t n_seg);
 enum MHD_Result skw_h_deliveries(struct skw_req *r, const char *webhook_id);
-enum MHD_Result skw_h_test(struct skw_req *r, const char *webhook_id);
+/* POST /webhooks/{id}/test, {id} in r->wait_id; runs on its own thread */
+enum MHD_Result skw_h_test(struct skw_req *r);
+
+/*
+ * Replies that wait. The HTTP threads are a small pool, each serving many
+ * connections, so a handler must not block for long: one that waits for
+ * the store or the engine suspends its connection with skw_req_wait and
+ * returns MHD_YES; whoever finishes the work calls skw_req_wake (any
+ * thread, exactly once), and resume(r) then runs on an HTTP thread and
+ * replies. If the request ends without resume having run (the server
+ * stopping), abandon(r), when set, releases what the handler holds.
+ */
+void skw_req_wait(struct skw_req *r, skw_reply_fn resume);
+void skw_req_wake(struct skw_req *r);
+/* Runs fn(r) on a thread of its own (a test send waits up to the webhook's
+ * timeout); its reply is sent when it returns. What fn needs from the path
+ * goes in r->wait_id. */
+enum MHD_Result skw_req_offload(struct skw_req *r, skw_reply_fn fn);
 
 /* RFC 3339 string or JSON null for 0. */
 json_t *skw_json_time(int64_t ms);

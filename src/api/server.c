@@ -1,7 +1,8 @@
 /*
- * server.c - the libmicrohttpd daemon: accepts connections (one thread
- * each), gathers request bodies under the size limit, routes to handlers,
- * writes the access log and the one error shape.
+ * server.c - the libmicrohttpd daemon: accepts connections (a pool of
+ * threads on epoll, each serving many), gathers request bodies under the
+ * size limit, routes to handlers, suspends and resumes the connections of
+ * replies that wait, writes the access log and the one error shape.
  *
  * Invariants: every request gets exactly one response queued; the access
  * log line names method, path (never the query string, which could carry
@@ -45,9 +46,16 @@ static enum MHD_Result queue(struct skw_req *r, unsigned status, struct MHD_Resp
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	if (!MHD_get_response_header(resp, "Cache-Control"))
 		MHD_add_response_header(resp, "Cache-Control", "no-store");
+	r->status = status;
+	if (r->is_held) { /* an offloaded handler: sent once the connection resumes */
+		if (r->held)
+			MHD_destroy_response(r->held);
+		r->held = resp;
+		r->held_status = status;
+		return MHD_YES;
+	}
 	ret = MHD_queue_response(r->conn, status, resp);
 	MHD_destroy_response(resp);
-	r->status = status;
 	return ret;
 }
 
@@ -322,6 +330,76 @@ static enum MHD_Result dispatch(struct skw_req *r)
 	return skw_reply_not_found(r);
 }
 
+void skw_req_wait(struct skw_req *r, skw_reply_fn resume)
+{
+	pthread_mutex_lock(&r->api->mu);
+	r->api->n_waiting++;
+	pthread_mutex_unlock(&r->api->mu);
+	r->resume = resume;
+	MHD_suspend_connection(r->conn);
+}
+
+void skw_req_wake(struct skw_req *r)
+{
+	struct skw_api *api = r->api; /* r may be gone once resumed */
+
+	MHD_resume_connection(r->conn);
+	pthread_mutex_lock(&api->mu);
+	if (--api->n_waiting == 0)
+		pthread_cond_broadcast(&api->idle);
+	pthread_mutex_unlock(&api->mu);
+}
+
+/* An offloaded handler's reply, queued on the HTTP thread. */
+static enum MHD_Result reply_held(struct skw_req *r)
+{
+	enum MHD_Result ret = r->offload_res;
+
+	r->is_held = false;
+	if (r->held) {
+		if (MHD_queue_response(r->conn, r->held_status, r->held) != MHD_YES)
+			ret = MHD_NO;
+		MHD_destroy_response(r->held);
+		r->held = NULL;
+	}
+	return ret;
+}
+
+static void *offload_main(void *arg)
+{
+	struct skw_req *r = arg;
+
+	r->offload_res = r->offload_fn(r);
+	skw_req_wake(r);
+	return NULL;
+}
+
+enum MHD_Result skw_req_offload(struct skw_req *r, skw_reply_fn fn)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	int rc;
+
+	r->is_held = true;
+	r->offload_fn = fn;
+	skw_req_wait(r, reply_held);
+	if (pthread_attr_init(&attr)) {
+		rc = -1;
+	} else {
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		pthread_attr_setstacksize(&attr, (size_t)1024 * 1024);
+		rc = pthread_create(&t, &attr, offload_main, r);
+		pthread_attr_destroy(&attr);
+	}
+	if (rc) {
+		skw_warn("http cannot start a thread for path=%s: replying 503", r->path);
+		r->offload_res = skw_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+						 NULL, "the server is busy; try again");
+		skw_req_wake(r);
+	}
+	return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_data_size, void **con_cls)
@@ -352,6 +430,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		    (unsigned long long)clen > api->cfg.max_body)
 			r->is_too_big = true;
 		return MHD_YES;
+	}
+	if (r->resume) { /* woken after skw_req_wait */
+		skw_reply_fn resume = r->resume;
+
+		r->resume = NULL;
+		r->abandon = NULL;
+		return resume(r);
 	}
 	if (*upload_data_size) {
 		size_t n = *upload_data_size;
@@ -402,6 +487,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
 		skw_metric_http(r->status, ms);
 	}
+	if (r->resume && r->abandon)
+		r->abandon(r);
+	if (r->held)
+		MHD_destroy_response(r->held);
 	free(r->body);
 	free(r);
 	*con_cls = NULL;
@@ -461,13 +550,25 @@ bad:
 	return SKW_EINVAL;
 }
 
+/* The HTTP threads: handlers do not wait (skw_req_wait), so twice the cores
+ * is plenty; at least 4, for the short waits that remain (a read of the
+ * store). */
+static unsigned http_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 2)
+		return 4;
+	return n > 32 ? 64 : (unsigned)(2 * n) < 4 ? 4 : (unsigned)(2 * n);
+}
+
 int skw_api_start(const struct skw_api_config *c, struct skw_api **out, char *err, size_t err_len)
 {
 	struct sockaddr_storage ss = {0};
 	struct skw_api *a;
 	const union MHD_DaemonInfo *info;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-			 MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_ITC;
 	int rc;
 
 	rc = resolve_listen(c->listen, &ss, err, err_len);
@@ -485,8 +586,9 @@ int skw_api_start(const struct skw_api_config *c, struct skw_api **out, char *er
 	    flags, 0, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
 	    a, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)2000, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1024 * 1024),
-	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+	    (unsigned)2000, MHD_OPTION_THREAD_POOL_SIZE, http_threads(),
+	    MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1024 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE,
+	    (unsigned)1024, MHD_OPTION_END);
 	if (!a->daemon) {
 		snprintf(err, err_len, "cannot listen on %s (address in use or not permitted)",
 			 c->listen);
@@ -532,6 +634,14 @@ void skw_api_stop(struct skw_api *a, int64_t grace_ms)
 			break;
 		}
 	}
+	/* a suspended connection must be resumed before the daemon stops: the
+	 * store answers every ingest, and a test send ends by its timeout */
+	if (a->n_waiting)
+		skw_warn("http shutdown: waiting for %zu requests the store or a test send "
+			 "still holds",
+			 a->n_waiting);
+	while (a->n_waiting)
+		pthread_cond_wait(&a->idle, &a->mu);
 	pthread_mutex_unlock(&a->mu);
 	MHD_stop_daemon(a->daemon);
 	pthread_mutex_destroy(&a->mu);

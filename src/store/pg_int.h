@@ -169,18 +169,25 @@ void pg_wake_others(struct skw_store *s);
 
 /*
  * Ingests waiting to share one transaction (pg_queue.c; group commit as the
- * SQLite writer does it). At most max_leaders callers run a batch at once,
- * each on a pooled connection; the others queue, and the next free leader
- * takes everything queued (up to a cap) into one transaction.
+ * SQLite writer does it). n_threads ingest threads each take everything
+ * queued (up to a cap) into one transaction on a pooled connection; an
+ * ingest with an Idempotency-Key runs alone. Callers either wait for their
+ * job (pg_event_ingest) or are called back (pg_event_ingest_start).
  */
 struct ingest_job;
 struct pg_ingest_q {
 	pthread_mutex_t mu;
-	pthread_cond_t cv; /* a batch is done: waiters check theirs, or lead */
+	pthread_cond_t cv;	/* the ingest threads sleep on it while nothing is queued */
+	pthread_cond_t done_cv; /* a job is done: waiting callers check theirs */
 	struct ingest_job *head, *tail;
-	int n_leaders;
-	int max_leaders;
+	bool is_stopping;
+	pthread_t *threads;
+	int n_threads;
 };
+/* Starts n ingest threads for s (at open), and stops them once they have
+ * answered every queued job (at close). */
+int pg_ingest_threads_start(struct skw_store *s, int n);
+void pg_ingest_threads_stop(struct skw_store *s);
 /* The store's queue (store_pg.c owns it). */
 struct pg_ingest_q *pg_ingest_q(struct skw_store *s);
 
@@ -241,6 +248,8 @@ int pg_webhook_delete(struct skw_store *s, const char *account_id, const char *i
 
 /* pg_queue.c */
 int pg_event_ingest(struct skw_store *s, const struct skw_event_in *ev, struct skw_event_out *out);
+int pg_event_ingest_start(struct skw_store *s, const struct skw_event_in *ev,
+			  struct skw_event_out *out, skw_store_done_fn done, void *arg);
 int pg_claim(struct skw_store *s, const struct skw_claim_opts *o, struct skw_work **out,
 	     size_t *n_out);
 int pg_complete(struct skw_store *s, const struct skw_attempt_result *r, size_t n);

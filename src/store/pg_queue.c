@@ -28,8 +28,9 @@
  * - Round trips: the hot jobs send their last statement with the COMMIT
  *   (pg_exec_commit) and their first goes out with the BEGIN (pg_run), so
  *   an ingest without an idempotency key is two and a complete one; ingests
- *   without a key share transactions under load (ingest_grouped), and a
- *   batch of them is two statements whatever its size (ingest_events).
+ *   without a key share transactions under load (the ingest threads,
+ *   ingest_main), and a batch of them is two statements whatever its size
+ *   (ingest_events).
  */
 #include "pg_int.h"
 
@@ -54,6 +55,8 @@ struct ingest_job {
 	struct ingest_job *next; /* in the batch queue, then in its batch */
 	bool is_done;		 /* under the queue's mu */
 	int rc;			 /* the outcome, once is_done */
+	skw_store_done_fn done;	 /* pg_event_ingest_start: called, then the job freed */
+	void *done_arg;
 };
 
 #define INGEST_BATCH_MAX 64
@@ -474,90 +477,188 @@ static void ingest_run(struct skw_store *s, struct ingest_job *jobs)
 		j->rc = pg_run(s, do_ingest, j, true); /* do_ingest undoes the last run */
 }
 
-/*
- * Group commit: j joins the queue; while fewer than max_leaders batches
- * run, a waiting caller leads the next one (everything queued, up to
- * INGEST_BATCH_MAX events and INGEST_BATCH_BYTES of payloads), else it
- * sleeps until a batch, maybe its own, is done.
- * Under light load every ingest is a batch of one; under heavy load one
- * commit (one WAL flush) serves many.
- */
-static int ingest_grouped(struct skw_store *s, struct ingest_job *j)
+static int ingest_check(const struct skw_event_in *ev)
 {
-	struct pg_ingest_q *q = pg_ingest_q(s);
-
-	pthread_mutex_lock(&q->mu);
-	j->next = NULL;
-	if (q->tail)
-		q->tail->next = j;
-	else
-		q->head = j;
-	q->tail = j;
-	while (!j->is_done) {
-		struct ingest_job *batch, *last;
-		size_t bytes;
-		int n = 1;
-
-		if (q->n_leaders >= q->max_leaders || !q->head) {
-			pthread_cond_wait(&q->cv, &q->mu);
-			continue;
-		}
-		batch = last = q->head;
-		bytes = batch->ev->body_len;
-		while (last->next && n < INGEST_BATCH_MAX &&
-		       bytes + last->next->ev->body_len <= INGEST_BATCH_BYTES) {
-			last = last->next;
-			bytes += last->ev->body_len;
-			n++;
-		}
-		q->head = last->next;
-		if (!q->head)
-			q->tail = NULL;
-		last->next = NULL;
-		q->n_leaders++;
-		pthread_mutex_unlock(&q->mu);
-		ingest_run(s, batch);
-		pthread_mutex_lock(&q->mu);
-		q->n_leaders--;
-		for (struct ingest_job *b = batch; b; b = b->next)
-			b->is_done = true; /* its caller returns only after the unlock */
-		pthread_cond_broadcast(&q->cv);
-	}
-	pthread_mutex_unlock(&q->mu);
-	return j->rc;
-}
-
-int pg_event_ingest(struct skw_store *s, const struct skw_event_in *ev, struct skw_event_out *out)
-{
-	struct ingest_job j = {.ev = ev, .out = out};
-	int rc;
-
-	memset(out, 0, sizeof(*out));
 	/* a comma would match across two names of the subscription list */
 	if (!ev->account_id || !ev->event || !*ev->event || strchr(ev->event, ',') ||
 	    (!ev->body && ev->body_len))
 		return SKW_EINVAL;
 	if (ev->handoff && (!ev->handoff->take || !ev->handoff->give_back))
 		return SKW_EINVAL;
-	/* with an Idempotency-Key two statements decide what the key means,
-	 * and concurrent requests with one key must serialise: on its own */
-	rc = ev->idem_key ? pg_run(s, do_ingest, &j, true) : ingest_grouped(s, &j);
+	return 0;
+}
+
+/* Takes the next batch off the queue (mu held, head set): everything
+ * queued without an Idempotency-Key, up to INGEST_BATCH_MAX events and
+ * INGEST_BATCH_BYTES of payloads; a job with a key runs alone (with a key
+ * two statements decide what it means, and concurrent requests with one
+ * key must serialise). */
+static struct ingest_job *take_batch(struct pg_ingest_q *q)
+{
+	struct ingest_job *batch = q->head, *last = batch;
+	size_t bytes = batch->ev->body_len;
+	int n = 1;
+
+	while (!batch->ev->idem_key && last->next && !last->next->ev->idem_key &&
+	       n < INGEST_BATCH_MAX && bytes + last->next->ev->body_len <= INGEST_BATCH_BYTES) {
+		last = last->next;
+		bytes += last->ev->body_len;
+		n++;
+	}
+	q->head = last->next;
+	if (!q->head)
+		q->tail = NULL;
+	last->next = NULL;
+	return batch;
+}
+
+/* What the outcome rc leaves: the handed-off works in out, or, when the
+ * ingest was rolled back (or its commit is in doubt: then the leases run
+ * out and the deliveries are claimed like any other), every take given
+ * back. Then answers the caller. */
+static void ingest_answer(struct pg_ingest_q *q, struct ingest_job *j, int rc)
+{
 	if (rc) {
-		/* rolled back (or its commit is in doubt: then the leases run
-		 * out and the deliveries are claimed like any other) */
-		if (ev->handoff)
-			ingest_give_back(&j);
-		memset(out, 0, sizeof(*out));
-		return rc;
-	}
-	if (j.n_works) {
-		out->works = j.works;
-		out->n_works = j.n_works;
+		if (j->ev->handoff)
+			ingest_give_back(j);
+		memset(j->out, 0, sizeof(*j->out));
+	} else if (j->n_works) {
+		j->out->works = j->works;
+		j->out->n_works = j->n_works;
 	} else {
-		free(j.works);
+		free(j->works);
 	}
-	if (j.is_left)
-		pg_wake_others(s);
+	if (j->done) {
+		j->done(j->done_arg, rc);
+		free(j);
+		return;
+	}
+	pthread_mutex_lock(&q->mu);
+	j->rc = rc;
+	j->is_done = true; /* its caller returns only after the unlock */
+	pthread_cond_broadcast(&q->done_cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+/* An ingest thread: runs batches until the store closes and nothing is
+ * queued. Under light load every ingest is a batch of one; under heavy
+ * load one commit (one WAL flush) serves many. */
+static void *ingest_main(void *arg)
+{
+	struct skw_store *s = arg;
+	struct pg_ingest_q *q = pg_ingest_q(s);
+
+	pthread_setname_np(pthread_self(), "skw-pg-ingest");
+	pthread_mutex_lock(&q->mu);
+	for (;;) {
+		struct ingest_job *batch, *next;
+		bool is_left = false;
+
+		while (!q->head && !q->is_stopping)
+			pthread_cond_wait(&q->cv, &q->mu);
+		if (!q->head)
+			break;
+		batch = take_batch(q);
+		pthread_mutex_unlock(&q->mu);
+		ingest_run(s, batch);
+		for (struct ingest_job *j = batch; j; j = next) {
+			next = j->next;
+			is_left |= !j->rc && j->is_left;
+			ingest_answer(q, j, j->rc); /* j may be gone after this */
+		}
+		if (is_left)
+			pg_wake_others(s);
+		pthread_mutex_lock(&q->mu);
+	}
+	pthread_mutex_unlock(&q->mu);
+	return NULL;
+}
+
+int pg_ingest_threads_start(struct skw_store *s, int n)
+{
+	struct pg_ingest_q *q = pg_ingest_q(s);
+
+	q->threads = calloc((size_t)n, sizeof(*q->threads));
+	if (!q->threads)
+		return SKW_ENOMEM;
+	for (; q->n_threads < n; q->n_threads++) {
+		if (pthread_create(&q->threads[q->n_threads], NULL, ingest_main, s))
+			return SKW_ENOMEM; /* pg_ingest_threads_stop joins those started */
+	}
+	return 0;
+}
+
+void pg_ingest_threads_stop(struct skw_store *s)
+{
+	struct pg_ingest_q *q = pg_ingest_q(s);
+
+	pthread_mutex_lock(&q->mu);
+	q->is_stopping = true;
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+	for (int i = 0; i < q->n_threads; i++)
+		pthread_join(q->threads[i], NULL);
+	free(q->threads);
+	q->threads = NULL;
+	q->n_threads = 0;
+}
+
+/* Queues j for the ingest threads; SKW_EUNAVAIL once the store closes. */
+static int ingest_enqueue(struct pg_ingest_q *q, struct ingest_job *j)
+{
+	j->next = NULL;
+	if (q->is_stopping || !q->n_threads)
+		return SKW_EUNAVAIL;
+	if (q->tail)
+		q->tail->next = j;
+	else
+		q->head = j;
+	q->tail = j;
+	pthread_cond_signal(&q->cv);
+	return 0;
+}
+
+int pg_event_ingest(struct skw_store *s, const struct skw_event_in *ev, struct skw_event_out *out)
+{
+	struct pg_ingest_q *q = pg_ingest_q(s);
+	struct ingest_job j = {.ev = ev, .out = out};
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = ingest_check(ev);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&q->mu);
+	rc = ingest_enqueue(q, &j);
+	while (!rc && !j.is_done)
+		pthread_cond_wait(&q->done_cv, &q->mu);
+	pthread_mutex_unlock(&q->mu);
+	return rc ? rc : j.rc;
+}
+
+int pg_event_ingest_start(struct skw_store *s, const struct skw_event_in *ev,
+			  struct skw_event_out *out, skw_store_done_fn done, void *arg)
+{
+	struct pg_ingest_q *q = pg_ingest_q(s);
+	struct ingest_job *j;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = ingest_check(ev);
+	if (rc)
+		return rc;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return SKW_ENOMEM;
+	j->ev = ev;
+	j->out = out;
+	j->done = done;
+	j->done_arg = arg;
+	pthread_mutex_lock(&q->mu);
+	rc = ingest_enqueue(q, j);
+	pthread_mutex_unlock(&q->mu);
+	if (rc)
+		free(j);
 	return rc;
 }
 

@@ -51,6 +51,16 @@ int sq_write(struct skw_store *s, sq_job_fn fn, void *arg);
  * back and every job in it gets the error.
  */
 int sq_write_atomic(struct skw_store *s, sq_job_fn fn, void *arg);
+/*
+ * sq_write_atomic without blocking: returns 0 once the job is queued, and
+ * done(arg, rc) then runs exactly once, on a store thread, with what
+ * sq_write_atomic would have returned, once the commit is durable (or
+ * failed). It must be short and must not wait for the store. Any other
+ * return (SKW_EUNAVAIL: the store is closing): not queued, done is not
+ * called. arg and what fn touches must live until done.
+ */
+typedef void (*sq_done_fn)(void *arg, int rc);
+int sq_write_atomic_async(struct skw_store *s, sq_job_fn fn, void *arg, sq_done_fn done);
 /* Runs fn in a read transaction on a pooled connection (on the writer for
  * an in-memory store). Blocks the caller. */
 int sq_read(struct skw_store *s, sq_job_fn fn, void *arg);
@@ -111,6 +121,8 @@ int sq_webhook_delete(struct skw_store *s, const char *account_id, const char *i
 
 /* sqlite_queue.c */
 int sq_event_ingest(struct skw_store *s, const struct skw_event_in *ev, struct skw_event_out *out);
+int sq_event_ingest_start(struct skw_store *s, const struct skw_event_in *ev,
+			  struct skw_event_out *out, skw_store_done_fn done, void *arg);
 int sq_claim(struct skw_store *s, const struct skw_claim_opts *o, struct skw_work **out,
 	     size_t *n_out);
 int sq_complete(struct skw_store *s, const struct skw_attempt_result *r, size_t n);

@@ -256,34 +256,86 @@ queued:
 	return sq_done(c, st);
 }
 
-int sq_event_ingest(struct skw_store *s, const struct skw_event_in *ev, struct skw_event_out *out)
+static int ingest_check(const struct skw_event_in *ev)
 {
-	struct ingest_job j = {.ev = ev, .out = out};
-	int rc;
-
-	memset(out, 0, sizeof(*out));
 	/* a comma would match across two names of the subscription list */
 	if (!ev->account_id || !ev->event || !*ev->event || strchr(ev->event, ',') ||
 	    (!ev->body && ev->body_len))
 		return SKW_EINVAL;
 	if (ev->handoff && (!ev->handoff->take || !ev->handoff->give_back))
 		return SKW_EINVAL;
-	rc = sq_write_atomic(s, do_ingest, &j);
+	return 0;
+}
+
+/* What the ingest's answer rc leaves: the handed-off works in out, or, when
+ * it was rolled back, every take given back. Returns rc. */
+static int ingest_finish(struct ingest_job *j, int rc)
+{
 	if (rc) {
 		/* rolled back: nothing was leased after all */
-		for (size_t i = 0; i < j.n_works; i++)
-			ev->handoff->give_back(ev->handoff->arg, j.works[i].webhook_id);
-		skw_works_free(j.works, j.n_works);
-		memset(out, 0, sizeof(*out));
+		for (size_t i = 0; i < j->n_works; i++)
+			j->ev->handoff->give_back(j->ev->handoff->arg, j->works[i].webhook_id);
+		skw_works_free(j->works, j->n_works);
+		memset(j->out, 0, sizeof(*j->out));
 		return rc;
 	}
-	if (j.n_works) {
-		out->works = j.works;
-		out->n_works = j.n_works;
+	if (j->n_works) {
+		j->out->works = j->works;
+		j->out->n_works = j->n_works;
 	} else {
-		free(j.works);
+		free(j->works);
 	}
 	return 0;
+}
+
+int sq_event_ingest(struct skw_store *s, const struct skw_event_in *ev, struct skw_event_out *out)
+{
+	struct ingest_job j = {.ev = ev, .out = out};
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = ingest_check(ev);
+	if (rc)
+		return rc;
+	return ingest_finish(&j, sq_write_atomic(s, do_ingest, &j));
+}
+
+struct ingest_async {
+	struct ingest_job j; /* first: do_ingest's argument */
+	skw_store_done_fn done;
+	void *arg;
+};
+
+static void ingest_answered(void *arg, int rc)
+{
+	struct ingest_async *a = arg;
+
+	rc = ingest_finish(&a->j, rc);
+	a->done(a->arg, rc);
+	free(a);
+}
+
+int sq_event_ingest_start(struct skw_store *s, const struct skw_event_in *ev,
+			  struct skw_event_out *out, skw_store_done_fn done, void *arg)
+{
+	struct ingest_async *a;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = ingest_check(ev);
+	if (rc)
+		return rc;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return SKW_ENOMEM;
+	a->j.ev = ev;
+	a->j.out = out;
+	a->done = done;
+	a->arg = arg;
+	rc = sq_write_atomic_async(s, do_ingest, &a->j, ingest_answered);
+	if (rc)
+		free(a);
+	return rc;
 }
 
 /* ---- claim ---------------------------------------------------------- */

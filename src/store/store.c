@@ -277,6 +277,19 @@ int skw_store_event_ingest(struct skw_store *s, const struct skw_event_in *ev,
 	return s->ops->event_ingest(s, ev, out);
 }
 
+bool skw_store_has_ingest_start(const struct skw_store *s)
+{
+	return s->ops->event_ingest_start != NULL;
+}
+
+int skw_store_event_ingest_start(struct skw_store *s, const struct skw_event_in *ev,
+				 struct skw_event_out *out, skw_store_done_fn done, void *arg)
+{
+	if (!ev || !out || !ev->id[0] || !done || !s->ops->event_ingest_start)
+		return SKW_EINVAL;
+	return s->ops->event_ingest_start(s, ev, out, done, arg);
+}
+
 int skw_store_claim(struct skw_store *s, const struct skw_claim_opts *o, struct skw_work **out,
 		    size_t *n_out)
 {

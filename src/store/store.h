@@ -202,6 +202,20 @@ struct skw_event_out {
 int skw_store_event_ingest(struct skw_store *s, const struct skw_event_in *ev,
 			   struct skw_event_out *out);
 
+/*
+ * skw_store_event_ingest without blocking the caller, on a backend that
+ * can (skw_store_has_ingest_start): returns 0 once the ingest is queued,
+ * and done(arg, rc) then runs exactly once, on a store thread, with what
+ * skw_store_event_ingest would have returned (out filled as it fills it),
+ * once the commit is durable or failed. done must be short and must not
+ * call the store. ev, out and everything ev points to must live until
+ * done. Any other return: nothing was queued and done is not called.
+ */
+typedef void (*skw_store_done_fn)(void *arg, int rc);
+bool skw_store_has_ingest_start(const struct skw_store *s);
+int skw_store_event_ingest_start(struct skw_store *s, const struct skw_event_in *ev,
+				 struct skw_event_out *out, skw_store_done_fn done, void *arg);
+
 /* One claimed delivery attempt: everything the sender needs. */
 struct skw_work {
 	char delivery_id[SKW_ID_MAX];

@@ -36,6 +36,9 @@ struct skw_store_ops {
 	int (*webhook_delete)(struct skw_store *s, const char *account_id, const char *id);
 	int (*event_ingest)(struct skw_store *s, const struct skw_event_in *ev,
 			    struct skw_event_out *out);
+	/* NULL: the backend answers ingests only while the caller waits */
+	int (*event_ingest_start)(struct skw_store *s, const struct skw_event_in *ev,
+				  struct skw_event_out *out, skw_store_done_fn done, void *arg);
 	int (*claim)(struct skw_store *s, const struct skw_claim_opts *o, struct skw_work **out,
 		     size_t *n_out);
 	int (*complete)(struct skw_store *s, const struct skw_attempt_result *r, size_t n);

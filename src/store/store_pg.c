@@ -26,6 +26,10 @@
  *   unless the URL says statement_cache=off (for a transaction-pooling proxy
  *   that does not track them); they are forgotten with the session, so a
  *   reconnected connection starts with none.
+ * - Ingests are committed by (n_conns - 1) / 2 threads of the store's own
+ *   (at least one; pg_queue.c), so at most that many connections commit
+ *   ingests at once and a caller need not wait on a thread of its own
+ *   (skw_store_event_ingest_start).
  * - One more connection, on its own thread, LISTENs on PG_CHANNEL once
  *   skw_store_set_wakeup() asks for it; a server that does not support
  *   LISTEN leaves the engine polling.
@@ -458,6 +462,7 @@ static void pgs_destroy(struct pg_store *s)
 {
 	bool is_listening;
 
+	pg_ingest_threads_stop(&s->base); /* they answer every queued ingest first */
 	pthread_mutex_lock(&s->wmu);
 	s->wake_fn = NULL;
 	is_listening = s->is_listening;
@@ -489,6 +494,7 @@ static void pgs_destroy(struct pg_store *s)
 	pthread_mutex_destroy(&s->wmu);
 	pthread_mutex_destroy(&s->ingest_q.mu);
 	pthread_cond_destroy(&s->ingest_q.cv);
+	pthread_cond_destroy(&s->ingest_q.done_cv);
 	if (s->keys) {
 		pthread_mutex_destroy(&s->keys->mu);
 		free(s->keys);
@@ -602,6 +608,7 @@ static const struct skw_store_ops pg_ops = {
     .webhook_update = pg_webhook_update,
     .webhook_delete = pg_webhook_delete,
     .event_ingest = pg_event_ingest,
+    .event_ingest_start = pg_event_ingest_start,
     .claim = pg_claim,
     .complete = pg_complete,
     .release = pg_release,
@@ -646,6 +653,7 @@ int skw_store_pg_open(const char *conninfo, bool is_durable, struct skw_store **
 	pthread_mutex_init(&s->wmu, NULL);
 	pthread_mutex_init(&s->ingest_q.mu, NULL);
 	pthread_cond_init(&s->ingest_q.cv, NULL);
+	pthread_cond_init(&s->ingest_q.done_cv, NULL);
 
 	rc = SKW_ENOMEM;
 	s->conninfo = skw_strdup(conninfo);
@@ -673,9 +681,6 @@ int skw_store_pg_open(const char *conninfo, bool is_durable, struct skw_store **
 		goto out;
 	}
 	s->n_conns = n_pool ? (size_t)n_pool : PG_POOL_DEFAULT;
-	/* half the API's connections commit ingests: the rest serve the reads
-	 * every request makes (the API key) and the other writes */
-	s->ingest_q.max_leaders = s->n_conns > 2 ? (int)(s->n_conns - 1) / 2 : 1;
 	s->conns = calloc(s->n_conns, sizeof(*s->conns));
 	s->free_conns = calloc(s->n_conns, sizeof(*s->free_conns));
 	if (!s->conns || !s->free_conns)
@@ -701,6 +706,13 @@ int skw_store_pg_open(const char *conninfo, bool is_durable, struct skw_store **
 			s->engine_conn = &s->conns[i - 1]; /* the engine's own */
 		else
 			s->free_conns[s->n_free++] = &s->conns[i - 1];
+	}
+	/* half the API's connections commit ingests: the rest serve the reads
+	 * every request makes (the API key) and the other writes */
+	rc = pg_ingest_threads_start(&s->base, s->n_conns > 2 ? (int)(s->n_conns - 1) / 2 : 1);
+	if (rc) {
+		snprintf(err, err_len, "cannot start the ingest threads");
+		goto out;
 	}
 	*out = &s->base;
 out:

@@ -62,7 +62,9 @@ struct sq_job {
 	bool is_atomic; /* sq_write_atomic: no savepoint of its own */
 	int rc;
 	bool is_done;
-	pthread_cond_t cv; /* signalled when is_done is set */
+	pthread_cond_t cv; /* signalled when is_done is set (a waiting caller) */
+	sq_done_fn done;   /* sq_write_atomic_async: called instead (owns the job) */
+	void *done_arg;
 	struct sq_job *next;
 };
 
@@ -476,17 +478,38 @@ static void run_batch(struct sq_conn *c, struct sq_job *batch)
 }
 
 /* Answers every job of the list (linked by next), the ones without an error
- * of their own with rc. Called with mu held. */
-static void wake_jobs(struct sq_job *list, int rc)
+ * of their own with rc. Called with mu held: waiting callers are signalled;
+ * the jobs of sq_write_atomic_async are returned (linked by next), to be
+ * passed to run_done once mu is released. */
+static struct sq_job *wake_jobs(struct sq_job *list, int rc)
 {
-	struct sq_job *next;
+	struct sq_job *next, *async = NULL, **tail = &async;
 
 	for (struct sq_job *j = list; j; j = next) {
 		next = j->next;
 		if (!j->rc)
 			j->rc = rc;
+		if (j->done) {
+			j->next = NULL;
+			*tail = j;
+			tail = &j->next;
+			continue;
+		}
 		j->is_done = true;
 		pthread_cond_signal(&j->cv); /* j may be gone after this unlock */
+	}
+	return async;
+}
+
+/* Calls back the jobs wake_jobs returned, without mu, and frees them. */
+static void run_done(struct sq_job *list)
+{
+	struct sq_job *next;
+
+	for (struct sq_job *j = list; j; j = next) {
+		next = j->next;
+		j->done(j->done_arg, j->rc);
+		free(j);
 	}
 }
 
@@ -498,6 +521,7 @@ static void *writer_main(void *arg)
 	pthread_setname_np(pthread_self(), "skw-writer");
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
+		struct sq_job *answered;
 		size_t n = 1;
 
 		while (!s->head && !s->is_stopping)
@@ -527,7 +551,12 @@ static void *writer_main(void *arg)
 			pthread_cond_signal(&s->scv);
 			continue;
 		}
-		wake_jobs(batch, 0);
+		answered = wake_jobs(batch, 0);
+		if (answered) {
+			pthread_mutex_unlock(&s->mu);
+			run_done(answered);
+			pthread_mutex_lock(&s->mu);
+		}
 	}
 	s->is_writer_done = true;
 	pthread_cond_signal(&s->scv);
@@ -551,7 +580,7 @@ static void *writer_main(void *arg)
 static void *syncer_main(void *arg)
 {
 	struct sq_store *s = arg;
-	struct sq_job *round;
+	struct sq_job *round, *answered;
 	int rc;
 
 	pthread_setname_np(pthread_self(), "skw-sync");
@@ -578,36 +607,47 @@ static void *syncer_main(void *arg)
 		pthread_mutex_lock(&s->mu);
 		if (rc)
 			s->is_sync_failed = true; /* only this thread sets it */
-		wake_jobs(round, rc);
+		answered = wake_jobs(round, rc);
+		if (answered) {
+			pthread_mutex_unlock(&s->mu);
+			run_done(answered);
+			pthread_mutex_lock(&s->mu);
+		}
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
+}
+
+/* Appends job to the writer's queue. Called with mu held; SKW_EUNAVAIL
+ * once the store is closing. */
+static int enqueue(struct sq_store *s, struct sq_job *job)
+{
+	if (s->is_stopping)
+		return SKW_EUNAVAIL;
+	if (s->tail)
+		s->tail->next = job;
+	else
+		s->head = job;
+	s->tail = job;
+	pthread_cond_signal(&s->cv);
+	return 0;
 }
 
 static int submit(struct skw_store *base, sq_job_fn fn, void *arg, bool is_atomic)
 {
 	struct sq_store *s = (struct sq_store *)base;
 	struct sq_job job = {.fn = fn, .arg = arg, .is_atomic = is_atomic};
+	int rc;
 
 	if (pthread_cond_init(&job.cv, NULL))
 		return SKW_ENOMEM;
 	pthread_mutex_lock(&s->mu);
-	if (s->is_stopping) {
-		pthread_mutex_unlock(&s->mu);
-		pthread_cond_destroy(&job.cv);
-		return SKW_EUNAVAIL;
-	}
-	if (s->tail)
-		s->tail->next = &job;
-	else
-		s->head = &job;
-	s->tail = &job;
-	pthread_cond_signal(&s->cv);
-	while (!job.is_done)
+	rc = enqueue(s, &job);
+	while (!rc && !job.is_done)
 		pthread_cond_wait(&job.cv, &s->mu);
 	pthread_mutex_unlock(&s->mu);
 	pthread_cond_destroy(&job.cv);
-	return job.rc;
+	return rc ? rc : job.rc;
 }
 
 int sq_write(struct skw_store *base, sq_job_fn fn, void *arg)
@@ -618,6 +658,27 @@ int sq_write(struct skw_store *base, sq_job_fn fn, void *arg)
 int sq_write_atomic(struct skw_store *base, sq_job_fn fn, void *arg)
 {
 	return submit(base, fn, arg, true);
+}
+
+int sq_write_atomic_async(struct skw_store *base, sq_job_fn fn, void *arg, sq_done_fn done)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_job *job = calloc(1, sizeof(*job));
+	int rc;
+
+	if (!job)
+		return SKW_ENOMEM;
+	job->fn = fn;
+	job->arg = arg;
+	job->is_atomic = true;
+	job->done = done;
+	job->done_arg = arg;
+	pthread_mutex_lock(&s->mu);
+	rc = enqueue(s, job);
+	pthread_mutex_unlock(&s->mu);
+	if (rc)
+		free(job);
+	return rc;
 }
 
 /* ---- the readers ----------------------------------------------------- */
@@ -765,6 +826,7 @@ static const struct skw_store_ops sq_ops = {
     .webhook_update = sq_webhook_update,
     .webhook_delete = sq_webhook_delete,
     .event_ingest = sq_event_ingest,
+    .event_ingest_start = sq_event_ingest_start,
     .claim = sq_claim,
     .complete = sq_complete,
     .release = sq_release,

@@ -340,6 +340,57 @@ test('test endpoint honours the webhook timeout on a hanging receiver', async ()
   assert.ok(r.json.duration_ms >= 900, `${r.json.duration_ms}`);
 });
 
+test('test sends waiting on a receiver that never answers hold up no other request', async () => {
+  // more test sends at once than the server has HTTP threads (64 at most):
+  // each waits for its receiver without keeping a thread from other clients
+  const a = await createAccount(srv, 'tester-many');
+  rx.on('/test-many-hang', { hang: true });
+  rx.on('/test-many-ok', {});
+  const hung = await createWebhook(srv, a.api_key, { url: rx.at('/test-many-hang'), timeout: 4 });
+  const ok = await createWebhook(srv, a.api_key, { url: rx.at('/test-many-ok'), events: ['booking.created'] });
+  let nTestsDone = 0;
+  const tests = Array.from({ length: 70 }, () =>
+    api(srv, a.api_key, 'POST', `/api/v1/webhooks/${hung.id}/test`).then((r) => { nTestsDone++; return r; }));
+  await waitFor(() => rx.reqs('/test-many-hang').length === 70, 15000, { msg: 'all 70 test sends reached the receiver' });
+  const others = await Promise.all([
+    ...Array.from({ length: 20 }, (_, i) => api(srv, a.api_key, 'POST', '/api/v1/events',
+      { event: 'booking.created', data: { i } })),
+    api(srv, a.api_key, 'GET', '/api/v1/webhooks'),
+    api(srv, a.api_key, 'GET', `/api/v1/webhooks/${ok.id}/deliveries`),
+    api(srv, null, 'GET', '/healthz'),
+  ]);
+  assert.equal(nTestsDone, 0, 'the other requests were answered while every test send still waited');
+  for (const r of others.slice(0, 20)) assert.equal(r.status, 202, r.text);
+  for (const r of others.slice(20)) assert.equal(r.status, 200, r.text);
+  await waitFor(() => rx.reqs('/test-many-ok').length === 20, 15000, { msg: 'the 20 events delivered' });
+  for (const r of await Promise.all(tests)) {
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.success, false);
+    assert.match(String(r.json.error), /time/i);
+  }
+});
+
+test('SIGTERM answers the test sends still waiting, then exits 0', async () => {
+  const s = await startServer();
+  try {
+    const a = await createAccount(s, 'tester-stop');
+    rx.on('/test-stop-hang', { hang: true });
+    const w = await createWebhook(s, a.api_key, { url: rx.at('/test-stop-hang'), timeout: 2 });
+    const tests = Array.from({ length: 5 }, () => api(s, a.api_key, 'POST', `/api/v1/webhooks/${w.id}/test`));
+    await waitFor(() => rx.reqs('/test-stop-hang').length === 5, 10000, { msg: 'the test sends reached the receiver' });
+    s.proc.kill('SIGTERM');
+    for (const r of await Promise.all(tests)) {
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.success, false);
+    }
+    const st = await s.stop('SIGTERM');
+    assert.equal(st.timedOut, undefined, 'exited by itself');
+    assert.equal(st.code, 0, `${JSON.stringify(st)}\n${s.logs().slice(-2000)}`);
+  } finally {
+    await s.stop('SIGKILL');
+  }
+});
+
 test('test endpoint reports an unreachable receiver as an error without a status code', async () => {
   const a = await createAccount(srv, 'tester-down');
   const closed = await startReceiver();

@@ -1119,6 +1119,115 @@ static void test_concurrent(void)
 	skw_store_close(s);
 }
 
+/* skw_store_event_ingest_start: each ingest is answered exactly once, on a
+ * store thread, with what the blocking call gives; closing the store
+ * answers every ingest still queued before it returns, and they are all
+ * stored. */
+#define N_STARTS 40
+struct started {
+	struct skw_event_in ev;
+	struct skw_event_out out;
+	int rc;
+	int n_calls;
+	bool is_other_thread;
+};
+static pthread_mutex_t started_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t started_cv = PTHREAD_COND_INITIALIZER;
+static int n_answered;
+static pthread_t test_thread;
+
+static void on_started(void *arg, int rc)
+{
+	struct started *st = arg;
+
+	pthread_mutex_lock(&started_mu);
+	st->rc = rc;
+	st->n_calls++;
+	st->is_other_thread = !pthread_equal(pthread_self(), test_thread);
+	n_answered++;
+	pthread_cond_broadcast(&started_cv);
+	pthread_mutex_unlock(&started_mu);
+}
+
+static void start_one(struct skw_store *s, struct started *st, const char *acct, const char *idem,
+		      unsigned char hash_byte)
+{
+	*st = (struct started){.ev = {.account_id = acct,
+				      .event = "e.one",
+				      .body = "{\"a\":1}",
+				      .body_len = 7,
+				      .idem_key = idem,
+				      .now = T0}};
+	skw_random_id("evt_", st->ev.id, sizeof(st->ev.id));
+	memset(st->ev.req_hash, hash_byte, sizeof(st->ev.req_hash));
+	CHECK(skw_store_event_ingest_start(s, &st->ev, &st->out, on_started, st) == 0);
+}
+
+/* Waits (at most 20 s) until n answers have come. */
+static void wait_answered(int n)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 20;
+	pthread_mutex_lock(&started_mu);
+	while (n_answered < n && pthread_cond_timedwait(&started_cv, &started_mu, &until) == 0)
+		;
+	CHECK(n_answered == n);
+	pthread_mutex_unlock(&started_mu);
+}
+
+static void test_ingest_start(void)
+{
+	static struct started st[N_STARTS], idem[3], missing;
+	char path[512];
+	struct skw_store *s = open_new(path, sizeof(path), true);
+
+	CHECK(skw_store_has_ingest_start(s));
+	test_thread = pthread_self();
+	n_answered = 0;
+	add_account(s, "acct_a");
+	add_webhook(s, "acct_a", "wh_1", "e.one", true, 3);
+	add_webhook(s, "acct_a", "wh_2", "e.one", true, 3);
+	for (int i = 0; i < N_STARTS; i++)
+		start_one(s, &st[i], "acct_a", NULL, 0);
+	wait_answered(N_STARTS);
+	for (int i = 0; i < N_STARTS; i++) {
+		CHECK(st[i].n_calls == 1 && st[i].is_other_thread);
+		CHECK(st[i].rc == 0 && st[i].out.n_deliveries == 2 && !st[i].out.is_replay);
+		CHECK_STR(st[i].out.id, st[i].ev.id);
+	}
+	CHECK(raw_count(path, "SELECT count(*) FROM events") == N_STARTS);
+
+	/* the answers of the blocking call: not found, replay, conflict */
+	start_one(s, &missing, "acct_gone", NULL, 0);
+	wait_answered(N_STARTS + 1);
+	CHECK(missing.rc == SKW_ENOTFOUND && missing.out.n_deliveries == 0);
+	start_one(s, &idem[0], "acct_a", "k-1", 1);
+	wait_answered(N_STARTS + 2);
+	start_one(s, &idem[1], "acct_a", "k-1", 1);
+	wait_answered(N_STARTS + 3);
+	start_one(s, &idem[2], "acct_a", "k-1", 2);
+	wait_answered(N_STARTS + 4);
+	CHECK(idem[0].rc == 0 && !idem[0].out.is_replay);
+	CHECK(idem[1].rc == 0 && idem[1].out.is_replay && idem[1].out.n_deliveries == 2);
+	CHECK_STR(idem[1].out.id, idem[0].ev.id);
+	CHECK(idem[2].rc == SKW_ECONFLICT);
+
+	/* closing answers what is still queued, and stores it */
+	n_answered = 0;
+	for (int i = 0; i < N_STARTS; i++)
+		start_one(s, &st[i], "acct_a", NULL, 0);
+	skw_store_close(s);
+	CHECK(n_answered == N_STARTS);
+	for (int i = 0; i < N_STARTS; i++)
+		CHECK(st[i].n_calls == 1 && st[i].rc == 0 && st[i].out.n_deliveries == 2);
+	s = reopen(path);
+	CHECK(raw_count(path, "SELECT count(*) FROM events") == 2 * N_STARTS + 1);
+	CHECK(claim_count(s, T0) == 2 * (2 * N_STARTS + 1));
+	skw_store_close(s);
+}
+
 /* Ingests that share a commit (the SQLite writer's batch, PostgreSQL's
  * group commit once more threads ingest than may commit at once): one for
  * an account that does not exist fails alone, the others in its batch all
@@ -1827,6 +1936,7 @@ int main(int argc, char **argv)
 	RUN(test_account_delete);
 	RUN(test_reopen);
 	RUN(test_concurrent);
+	RUN(test_ingest_start);
 	RUN(test_ingest_batch_failure);
 	RUN(test_batch_isolation);
 	RUN(test_links_sessions);
