@@ -637,9 +637,9 @@ static int engine_copy_config(struct skw_engine *e, const struct skw_engine_conf
 	if (e->cfg.n_retry_schedule > SKW_RETRY_MAX_STEPS)
 		e->cfg.n_retry_schedule = SKW_RETRY_MAX_STEPS;
 	if (!e->cfg.max_in_flight)
-		e->cfg.max_in_flight = 10000;
+		e->cfg.max_in_flight = SKW_MAX_IN_FLIGHT;
 	if (!e->cfg.per_webhook_in_flight)
-		e->cfg.per_webhook_in_flight = 64;
+		e->cfg.per_webhook_in_flight = SKW_PER_WEBHOOK_IN_FLIGHT;
 	if (!e->cfg.batch)
 		e->cfg.batch = 256;
 	if (e->cfg.lease_margin_ms <= 0)

@@ -19,6 +19,11 @@
 #include "guard.h"
 
 #define SKW_RETRY_MAX_STEPS 16
+#define SKW_MAX_IN_FLIGHT 10000
+/* A slot is taken when an event's deliveries are handed over, while the event
+ * commits, and freed when the answer arrives: 64 left the CPU idle waiting on
+ * commits at ~5,000 events/s (docs/PERFORMANCE.md, tenth round). */
+#define SKW_PER_WEBHOOK_IN_FLIGHT 128
 
 struct skw_engine_config {
 	struct skw_store *store;	   /* borrowed */
@@ -29,8 +34,8 @@ struct skw_engine_config {
 	int64_t retry_schedule[SKW_RETRY_MAX_STEPS]; /* ms before retry 1, 2, ... */
 	size_t n_retry_schedule;		     /* the last step repeats */
 	double jitter;				     /* 0.2 = +-20% */
-	size_t max_in_flight;			     /* all webhooks, default 10000 */
-	size_t per_webhook_in_flight;		     /* default 64 */
+	size_t max_in_flight;			     /* all webhooks, SKW_MAX_IN_FLIGHT */
+	size_t per_webhook_in_flight;		     /* SKW_PER_WEBHOOK_IN_FLIGHT */
 	size_t batch;				     /* claim batch size, default 256 */
 	const char *node_id;			     /* lease holder name; NULL: single node,
 						      * every lease is released at start */

@@ -28,8 +28,8 @@ void skw_engine_config_defaults(struct skw_engine_config *c)
 	memcpy(c->retry_schedule, default_schedule, sizeof(default_schedule));
 	c->n_retry_schedule = sizeof(default_schedule) / sizeof(default_schedule[0]);
 	c->jitter = 0.2;
-	c->max_in_flight = 10000;
-	c->per_webhook_in_flight = 64;
+	c->max_in_flight = SKW_MAX_IN_FLIGHT;
+	c->per_webhook_in_flight = SKW_PER_WEBHOOK_IN_FLIGHT;
 	c->batch = 256;
 	c->is_worker = true;
 	c->user_agent = "skwebhooks/" SKW_VERSION;

@@ -374,6 +374,42 @@ test('--per-webhook-in-flight caps the requests open to one webhook; another web
   }
 });
 
+test('by default one webhook has at most 128 requests open; the rest wait and are delivered', async () => {
+  // the shared server runs with the defaults
+  let open = 0;
+  let maxOpen = 0;
+  let done = 0;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      open++;
+      maxOpen = Math.max(maxOpen, open);
+      setTimeout(() => { open--; done++; res.end('ok'); }, 1500);
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const a = await createAccount(srv, 'inflight-default');
+    const w = await createWebhook(srv, a.api_key, {
+      url: `http://127.0.0.1:${server.address().port}/held`, events: ['booking.created'],
+    });
+    for (let i = 0; i < 140; i++) {
+      const r = await api(srv, a.api_key, 'POST', '/api/v1/events', { event: 'booking.created', data: { i } });
+      assert.equal(r.status, 202, r.text);
+    }
+    await waitFor(() => done === 140, 20000, { msg: 'all 140 deliveries answered' });
+    assert.equal(maxOpen, 128, 'at most 128 requests open to the webhook, and all 128 used');
+    const d = await waitFor(async () => {
+      const all = await allDeliveries(srv, a.api_key, w.id);
+      return all.length === 140 && all.every((x) => x.status === 'succeeded') ? all : null;
+    }, 15000, { msg: '140 deliveries logged as succeeded' });
+    assert.ok(d.every((x) => x.attempt === 1), 'none was retried');
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});
+
 test('a receiver that closes every kept-alive connection without saying so still gets each delivery once', async () => {
   // HTTP/1.1 keep-alive is implied, yet the socket is closed after each answer: the
   // sender's cached connection is dead at once (back-to-back events) or dies while it

@@ -27,7 +27,7 @@ static void test_defaults(void)
 		CHECK(c.retry_schedule[i] == want[i]);
 	CHECK(c.jitter > 0.199 && c.jitter < 0.201);
 	CHECK(c.max_in_flight == 10000);
-	CHECK(c.per_webhook_in_flight == 64);
+	CHECK(c.per_webhook_in_flight == 128);
 	CHECK(c.batch == 256);
 	CHECK(c.is_worker);
 	CHECK(!c.allow_http);
