@@ -618,6 +618,7 @@ static void engine_free(struct skw_engine *e)
 	free(e->pend);
 	free(e->res);
 	free(e->node_id);
+	skw_engine_trust_free(e);
 	free(e->ca_file);
 	free(e->user_agent);
 	pthread_mutex_destroy(&e->mu);
@@ -675,7 +676,7 @@ int skw_engine_start(const struct skw_engine_config *c, struct skw_engine **out)
 		curl_global_cleanup();
 		return SKW_ENOMEM;
 	}
-	e->epfd = e->wake_fd = -1;
+	e->epfd = e->wake_fd = e->ca_fd = -1;
 	pthread_mutex_init(&e->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -686,6 +687,7 @@ int skw_engine_start(const struct skw_engine_config *c, struct skw_engine **out)
 	rc = engine_copy_config(e, c);
 	if (rc)
 		goto out;
+	skw_engine_trust_init(e);
 	rc = SKW_ENOMEM;
 	e->multi = curl_multi_init();
 	if (!e->multi)

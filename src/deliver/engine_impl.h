@@ -109,6 +109,10 @@ struct skw_engine {
 	char *node_id;
 	char *ca_file;
 	char *user_agent;
+	const char *cainfo; /* CURLOPT_CAINFO: NULL (libcurl's), ca_file or ca_path */
+	bool is_capath_off; /* CURLOPT_CAPATH NULL: one file, one shared store */
+	int ca_fd;	    /* the memory file of ca_path, or -1 */
+	char ca_path[32];   /* "/proc/self/fd/N": the bundle and ca_file together */
 	CURLM *multi;
 	CURLSH *share;
 	pthread_t curl_thread;
@@ -185,6 +189,13 @@ void *skw_engine_curl_main(void *arg);
 int skw_engine_loop_init(struct skw_engine *e);
 /* Wakes the curl thread (any thread; no lock needed). */
 void skw_engine_wake(struct skw_engine *e);
+
+/* trust.c: the CAs every transfer trusts (see there). trust_init picks
+ * them once, after the config is copied; it never fails (the fallback is
+ * libcurl's defaults plus ca_file). trust_apply sets them on an easy handle. */
+void skw_engine_trust_init(struct skw_engine *e);
+void skw_engine_trust_free(struct skw_engine *e);
+CURLcode skw_engine_trust_apply(const struct skw_engine *e, CURL *h);
 
 /* slots.c: the accounting of jobs and in-flight slots (under mu unless
  * said otherwise). */

@@ -148,8 +148,7 @@ static CURL *easy_new(struct skw_engine *e)
 	cc |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
 	cc |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
 	cc |= curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	if (e->cfg.ca_file)
-		cc |= curl_easy_setopt(h, CURLOPT_CAINFO, e->cfg.ca_file);
+	cc |= skw_engine_trust_apply(e, h);
 	cc |= curl_easy_setopt(h, CURLOPT_USERAGENT, e->cfg.user_agent);
 	cc |= curl_easy_setopt(h, CURLOPT_POST, 1L);
 	cc |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);

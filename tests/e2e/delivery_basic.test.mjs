@@ -192,6 +192,9 @@ test('HTTPS receiver with a certificate from the --ca-file CA works', async () =
     const e = await waitFor(async () => (await getDeliveries(srv, a.api_key, w.id)).data.find((x) => x.status === 'succeeded'),
       10000, { msg: 'tls success in the log' });
     assert.equal(e.status_code, 204);
+    // the system's bundle and the --ca-file CA in one store, shared by every connection
+    assert.match(srv.logs(), /deliver trust bundle=\/\S+ extra=\S+ store=shared/);
+    assert.ok(srv.logs().includes(`extra=${ca.certPath} store=shared`), 'the --ca-file CA is in the shared store');
   } finally { await hrx.close(); }
 });
 
