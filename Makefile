@@ -113,7 +113,7 @@ clean:
 # wrk, jq and sqlite3 when missing.
 
 BENCH_BUILD ?= build-bench
-BENCH_PKGS   = wrk jq sqlite3 curl
+BENCH_PKGS   = wrk jq sqlite3 curl openssl
 BENCH_CFLAGS = -std=gnu11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes \
                -Wmissing-prototypes -Wvla -Wformat=2 -Wimplicit-fallthrough
 
@@ -129,7 +129,7 @@ $(BENCH_BUILD)/build.ninja:
 
 $(BENCH_BUILD)/bench/receiver: bench/receiver.c bench/args.h
 	@mkdir -p $(@D)
-	$(CC) $(BENCH_CFLAGS) -o $@ $< -lpthread
+	$(CC) $(BENCH_CFLAGS) -o $@ $< -lpthread -lssl -lcrypto
 
 $(BENCH_BUILD)/bench/loadgen: bench/loadgen.c bench/args.h
 	@mkdir -p $(@D)

@@ -3,6 +3,11 @@
  * keep-alive server that answers as fast as the machine allows.
  *
  *   receiver [--port N] [--threads N] [--slow-ms N] [--port-file PATH]
+ *            [--tls-cert PEM --tls-key PEM]
+ *
+ * With --tls-cert and --tls-key it speaks HTTPS instead (OpenSSL,
+ * non-blocking handshakes on the same epoll loop): the suite's HTTPS
+ * memory row holds its requests open on /hang/ over TLS.
  *
  * Behaviour by path (the first segment is the "class"):
  *   /hang/...    reads the request and never answers (a receiver that
@@ -38,6 +43,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -66,6 +74,8 @@ struct lat_class {
 
 struct conn {
 	int fd;
+	SSL *ssl;	    /* with --tls-cert, else NULL */
+	bool is_handshaken; /* TLS: the handshake is done */
 	char *buf;
 	size_t len, cap;
 	char *out;
@@ -95,6 +105,60 @@ struct worker {
 static struct worker workers[MAX_THREADS];
 static int n_workers = 1;
 static int64_t slow_ms = 10000;
+static SSL_CTX *tls_ctx; /* with --tls-cert and --tls-key */
+
+/* read(2) or, over TLS, the handshake and then SSL_read: > 0 bytes, 0 when
+ * the peer closed or failed, -1 with errno EAGAIN when it would block. */
+static ssize_t conn_read(struct conn *c, char *buf, size_t len)
+{
+	int r;
+
+	if (!c->ssl)
+		return read(c->fd, buf, len);
+	if (!c->is_handshaken) {
+		r = SSL_do_handshake(c->ssl);
+		if (r != 1) {
+			r = SSL_get_error(c->ssl, r);
+			errno = EAGAIN;
+			return r == SSL_ERROR_WANT_READ || r == SSL_ERROR_WANT_WRITE ? -1 : 0;
+		}
+		c->is_handshaken = true;
+	}
+	r = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+	if (r > 0)
+		return r;
+	r = SSL_get_error(c->ssl, r);
+	errno = EAGAIN;
+	return r == SSL_ERROR_WANT_READ || r == SSL_ERROR_WANT_WRITE ? -1 : 0;
+}
+
+/* write(2) or SSL_write, as conn_read. */
+static ssize_t conn_write(struct conn *c, const char *buf, size_t len)
+{
+	int r;
+
+	if (!c->ssl)
+		return write(c->fd, buf, len);
+	r = SSL_write(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+	if (r > 0)
+		return r;
+	r = SSL_get_error(c->ssl, r);
+	errno = EAGAIN;
+	return r == SSL_ERROR_WANT_READ || r == SSL_ERROR_WANT_WRITE ? -1 : 0;
+}
+
+static SSL_CTX *tls_setup(const char *cert, const char *key)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (!ctx || SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+		ERR_print_errors_fp(stderr);
+		return NULL;
+	}
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	return ctx;
+}
 
 static int64_t mono_us(void)
 {
@@ -184,7 +248,7 @@ static int out_append(struct conn *c, const char *p, size_t len)
 static int out_flush(struct worker *w, struct conn *c)
 {
 	while (c->out_off < c->out_len) {
-		ssize_t n = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+		ssize_t n = conn_write(c, c->out + c->out_off, c->out_len - c->out_off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -502,6 +566,7 @@ static void conn_close(struct worker *w, struct conn *c)
 				w->slow_tail = prev;
 		}
 	}
+	SSL_free(c->ssl);
 	close(c->fd);
 	free(c->buf);
 	free(c->out);
@@ -533,7 +598,7 @@ static void on_readable(struct worker *w, struct conn *c)
 			c->buf = b;
 			c->cap = cap;
 		}
-		n = read(c->fd, c->buf + c->len, c->cap - c->len);
+		n = conn_read(c, c->buf + c->len, c->cap - c->len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -543,8 +608,10 @@ static void on_readable(struct worker *w, struct conn *c)
 			return;
 		}
 		c->len += (size_t)n;
-		if (c->len < c->cap)
-			break; /* drained: the next read would say EAGAIN */
+		/* drained: the next read would say EAGAIN (TLS may hold more
+		 * decrypted, or the rest of a record, so it reads on) */
+		if (c->len < c->cap && !c->ssl)
+			break;
 	}
 	if (c->is_hung) {
 		c->len = 0;
@@ -603,6 +670,16 @@ static void *worker_main(void *arg)
 						continue;
 					}
 					c->fd = fd;
+					if (tls_ctx) {
+						c->ssl = SSL_new(tls_ctx);
+						if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+							SSL_free(c->ssl);
+							free(c);
+							close(fd);
+							continue;
+						}
+						SSL_set_accept_state(c->ssl);
+					}
 					ev.data.ptr = c;
 					epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev);
 				}
@@ -647,7 +724,7 @@ static int listen_on(int port)
 
 int main(int argc, char **argv)
 {
-	const char *port_file = NULL;
+	const char *port_file = NULL, *tls_cert = NULL, *tls_key = NULL;
 	int port = 0;
 	struct rlimit rl;
 
@@ -660,12 +737,22 @@ int main(int argc, char **argv)
 			slow_ms = arg_num(argv[++i], 0, 3600000);
 		else if (!strcmp(argv[i], "--port-file") && i + 1 < argc)
 			port_file = argv[++i];
+		else if (!strcmp(argv[i], "--tls-cert") && i + 1 < argc)
+			tls_cert = argv[++i];
+		else if (!strcmp(argv[i], "--tls-key") && i + 1 < argc)
+			tls_key = argv[++i];
 		else {
 			fprintf(stderr, "usage: receiver [--port N] [--threads N] [--slow-ms N] "
-					"[--port-file PATH]\n");
+					"[--port-file PATH] [--tls-cert PEM --tls-key PEM]\n");
 			return 2;
 		}
 	}
+	if (!tls_cert != !tls_key) {
+		fprintf(stderr, "receiver: --tls-cert and --tls-key go together\n");
+		return 2;
+	}
+	if (tls_cert && !(tls_ctx = tls_setup(tls_cert, tls_key)))
+		return 1;
 	if (n_workers < 1 || n_workers > MAX_THREADS)
 		n_workers = 1;
 	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
@@ -700,7 +787,8 @@ int main(int argc, char **argv)
 		fprintf(f, "%d\n", port);
 		fclose(f);
 	}
-	printf("receiver listening on 127.0.0.1:%d threads=%d\n", port, n_workers);
+	printf("receiver listening on 127.0.0.1:%d threads=%d%s\n", port, n_workers,
+	       tls_ctx ? " tls" : "");
 	fflush(stdout);
 	for (int t = 1; t < n_workers; t++)
 		pthread_create(&workers[t].thread, NULL, worker_main, &workers[t]);

@@ -34,10 +34,10 @@ SMOKE=0
 
 if [ $SMOKE = 1 ]; then
 	DUR=${SKW_BENCH_DURATION:-3}; WARM=1; WRK_DUR=2; LAT_DUR=3; ISO_DUR=3; ISO_PAIRS=1; PROBE_S=2; BISECT=1
-	INFLIGHT=1000; QBIG=20000; QSMALL=1000; MEM_LOAD_S=2
+	INFLIGHT=1000; QBIG=20000; QSMALL=1000; MEM_LOAD_S=2; TLS_INFLIGHT=200
 else
 	DUR=${SKW_BENCH_DURATION:-30}; WARM=3; WRK_DUR=10; LAT_DUR=20; ISO_DUR=20; ISO_PAIRS=3; PROBE_S=8; BISECT=4
-	INFLIGHT=10000; QBIG=1000000; QSMALL=1000; MEM_LOAD_S=10
+	INFLIGHT=10000; QBIG=1000000; QSMALL=1000; MEM_LOAD_S=10; TLS_INFLIGHT=2000
 fi
 CONNS=32      # load generator connections to the API
 FANOUT=10
@@ -74,7 +74,7 @@ fmt_int() { printf "%'d" "${1%.*}" 2>/dev/null || echo "$1"; }
 for t in "$BIN" "$TOOLS/receiver" "$TOOLS/loadgen"; do
 	[ -x "$t" ] || die "$t is missing (run make bench, which builds it)"
 done
-for c in wrk jq sqlite3 curl; do command -v $c >/dev/null || die "$c is not installed"; done
+for c in wrk jq sqlite3 curl openssl; do command -v $c >/dev/null || die "$c is not installed"; done
 
 # ---- the receiver (one for the whole run; counters reset per phase) ------
 
@@ -297,6 +297,7 @@ isolation_run() {
 memory_in_flight() {
 	start_serve mem-inflight sqlite \
 		--per-webhook-in-flight "$INFLIGHT" --max-in-flight "$INFLIGHT" || return 1
+	MEM_START=$(peak_rss_kib)
 	for i in $(seq 0 $((FANOUT - 1))); do
 		create_webhook "/hang/$i" '["booking.created"]' 30 >/dev/null
 	done
@@ -311,8 +312,61 @@ memory_in_flight() {
 	sleep 1
 	MEM_INFLIGHT=$(peak_rss_kib)
 	MEM_INFLIGHT_N=$hung
+	MEM_INFLIGHT_START=$MEM_START
 	log "memory: $hung in flight, peak RSS $MEM_INFLIGHT KiB"
 	stop_serve
+}
+
+# memory_https: TLS_INFLIGHT requests open to a receiver that speaks HTTPS and
+# never answers, as production's receivers are HTTPS. The receiver's CA is
+# made here with the openssl CLI; --ca-file is a copy of the system's bundle
+# with it appended, so the service holds as many CAs as a production node
+# (which trusts the system's bundle), and a sender that parsed them for each
+# connection (before change 27) shows here as ~880 KiB per request. Not a
+# target of the issue; shown next to row 4a's cost per request over HTTP.
+memory_https() {
+	local t="$WORK/tls"
+	mkdir -p "$t"
+	(
+		export OPENSSL_CONF=/dev/null
+		cd "$t" &&
+			openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+				-keyout ca.key -out ca.pem -days 2 -subj "/CN=skwebhooks bench CA" &&
+			openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+				-keyout srv.key -out srv.csr -subj "/CN=127.0.0.1" &&
+			printf 'subjectAltName=IP:127.0.0.1\n' >ext &&
+			openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+				-out srv.pem -days 2 -extfile ext &&
+			{ cat "$(curl-config --ca 2>/dev/null || echo /etc/ssl/certs/ca-certificates.crt)" \
+				2>/dev/null; cat ca.pem; } >trust.pem
+	) >"$t/openssl.log" 2>&1 || return 1
+	"$TOOLS/receiver" --threads 1 --tls-cert "$t/srv.pem" --tls-key "$t/srv.key" \
+		--port-file "$t/port" >"$t/receiver.log" 2>&1 &
+	local tpid=$!; PIDS+=("$tpid")
+	for _ in $(seq 100); do [ -s "$t/port" ] && break; sleep 0.05; done
+	local turl="https://127.0.0.1:$(cat "$t/port")"
+	MEM_TLS_CAS=$(grep -c 'BEGIN CERTIFICATE' "$t/trust.pem")
+	start_serve mem-https sqlite --ca-file "$t/trust.pem" \
+		--per-webhook-in-flight "$TLS_INFLIGHT" --max-in-flight "$TLS_INFLIGHT" || return 1
+	MEM_TLS_START=$(peak_rss_kib)
+	for i in $(seq 0 $((FANOUT - 1))); do
+		RURL=$turl create_webhook "/hang/$i" '["booking.created"]' 30 >/dev/null
+	done
+	loadgen --conns 16 --count $((TLS_INFLIGHT / FANOUT)) --duration 60 >"$SDIR/loadgen.json"
+	local hung=0
+	for _ in $(seq 600); do
+		hung=$(curl -sf --cacert "$t/ca.pem" "$turl/__stats" | jq .hung_now)
+		[ "${hung:-0}" -ge "$TLS_INFLIGHT" ] && break
+		sleep 0.1
+	done
+	sleep 1
+	MEM_TLS=$(peak_rss_kib)
+	MEM_TLS_N=${hung:-0}
+	MEM_TLS_TRUST=$(sed -n 's/.*deliver trust .*store=\([a-z-]*\).*/\1/p' "$SDIR/serve.log" | head -1)
+	log "memory: $MEM_TLS_N HTTPS requests open, peak RSS $MEM_TLS KiB (at start $MEM_TLS_START; certificate store ${MEM_TLS_TRUST:-?})"
+	stop_serve
+	kill "$tpid" 2>/dev/null || true
+	wait "$tpid" 2>/dev/null || true
 }
 
 # memory_queued N: N deliveries queued (written straight into the store while
@@ -388,6 +442,7 @@ ISO_H_TP=$(median "${iso_h_tp[@]}") ISO_H_P99=$(median "${iso_h_p99[@]}")
 ISO_S_TP=$(median "${iso_s_tp[@]}") ISO_S_P99=$(median "${iso_s_p99[@]}")
 
 memory_in_flight || die "memory run failed"
+memory_https || die "HTTPS memory run failed"
 memory_queued "$QSMALL" || die "memory run failed"
 MEM_QS=$MEM_Q
 memory_queued "$QBIG" || die "memory run failed"
@@ -455,6 +510,9 @@ printf "| 4a | memory: peak RSS with %s deliveries in flight to hanging receiver
 	"$(fmt_int "$MEM_INFLIGHT_N")" "$(mib "$MEM_INFLIGHT")" "$(yn "$MEM_INFLIGHT < 65536 && $MEM_INFLIGHT_N >= $INFLIGHT")"
 printf "| 4b | memory: peak RSS with %s deliveries queued | %.1f MiB | %s queued: %.1f MiB | %.3fx | <= 1.1x | %s |\n" \
 	"$(fmt_int "$QBIG")" "$(mib "$MEM_QB")" "$(fmt_int "$QSMALL")" "$(mib "$MEM_QS")" "$R_MEMQ" "$(yn "$R_MEMQ <= 1.1")"
+printf "| 4c | memory over HTTPS (production's receivers; not a target): peak RSS with %s requests open to a hanging TLS receiver, %s CAs trusted (the system's and the receiver's), certificate store %s | %.1f MiB, %.1f KiB per request over %.1f MiB at start | plain HTTP (4a): %.1f KiB per request | | | |\n" \
+	"$(fmt_int "$MEM_TLS_N")" "$MEM_TLS_CAS" "${MEM_TLS_TRUST:-?}" "$(mib "$MEM_TLS")" "$(calc "($MEM_TLS - $MEM_TLS_START) / ($MEM_TLS_N > 0 ? $MEM_TLS_N : 1)")" "$(mib "$MEM_TLS_START")" \
+	"$(calc "($MEM_INFLIGHT - $MEM_INFLIGHT_START) / ($MEM_INFLIGHT_N > 0 ? $MEM_INFLIGHT_N : 1)")"
 printf "| 5 | durability cost: throughput durable vs --unsafe-no-fsync | %s/s | no fsync: %s/s (%s, %s) | %.3fx | >= 0.6x | %s |\n" \
 	"$(fmt_int "$TP_D")" "$(fmt_int "$TP_N")" "$TP_N_MODE" "$(flat "$TP_N_FLAT")" "$R_DUR" "$(yn "$R_DUR >= 0.6")"
 if [ -n "${PG_RATIO:-}" ]; then
