@@ -107,6 +107,16 @@ static int n_workers = 1;
 static int64_t slow_ms = 10000;
 static SSL_CTX *tls_ctx; /* with --tls-cert and --tls-key */
 
+/* The result of an OpenSSL call r that did not succeed, as read(2) would
+ * say it: -1 with errno EAGAIN when it would block, 0 when the connection
+ * is closed or failed. */
+static ssize_t ssl_result(struct conn *c, int r)
+{
+	r = SSL_get_error(c->ssl, r);
+	errno = EAGAIN;
+	return r == SSL_ERROR_WANT_READ || r == SSL_ERROR_WANT_WRITE ? -1 : 0;
+}
+
 /* read(2) or, over TLS, the handshake and then SSL_read: > 0 bytes, 0 when
  * the peer closed or failed, -1 with errno EAGAIN when it would block. */
 static ssize_t conn_read(struct conn *c, char *buf, size_t len)
@@ -117,19 +127,12 @@ static ssize_t conn_read(struct conn *c, char *buf, size_t len)
 		return read(c->fd, buf, len);
 	if (!c->is_handshaken) {
 		r = SSL_do_handshake(c->ssl);
-		if (r != 1) {
-			r = SSL_get_error(c->ssl, r);
-			errno = EAGAIN;
-			return r == SSL_ERROR_WANT_READ || r == SSL_ERROR_WANT_WRITE ? -1 : 0;
-		}
+		if (r != 1)
+			return ssl_result(c, r);
 		c->is_handshaken = true;
 	}
 	r = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
-	if (r > 0)
-		return r;
-	r = SSL_get_error(c->ssl, r);
-	errno = EAGAIN;
-	return r == SSL_ERROR_WANT_READ || r == SSL_ERROR_WANT_WRITE ? -1 : 0;
+	return r > 0 ? r : ssl_result(c, r);
 }
 
 /* write(2) or SSL_write, as conn_read. */
@@ -140,11 +143,7 @@ static ssize_t conn_write(struct conn *c, const char *buf, size_t len)
 	if (!c->ssl)
 		return write(c->fd, buf, len);
 	r = SSL_write(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
-	if (r > 0)
-		return r;
-	r = SSL_get_error(c->ssl, r);
-	errno = EAGAIN;
-	return r == SSL_ERROR_WANT_READ || r == SSL_ERROR_WANT_WRITE ? -1 : 0;
+	return r > 0 ? r : ssl_result(c, r);
 }
 
 static SSL_CTX *tls_setup(const char *cert, const char *key)
