@@ -294,25 +294,32 @@ isolation_run() {
 
 # ---- row 4: memory --------------------------------------------------------
 
+# wait_hung N CURL_ARGS...: polls a receiver's /__stats (curl CURL_ARGS) until
+# it holds N hung requests, for 60 s at most; prints the last count.
+wait_hung() {
+	local want=$1 hung=0; shift
+	for _ in $(seq 600); do
+		hung=$(curl -sf "$@" | jq .hung_now)
+		[ "${hung:-0}" -ge "$want" ] && break
+		sleep 0.1
+	done
+	echo "${hung:-0}"
+}
+
 memory_in_flight() {
 	start_serve mem-inflight sqlite \
 		--per-webhook-in-flight "$INFLIGHT" --max-in-flight "$INFLIGHT" || return 1
-	MEM_START=$(peak_rss_kib)
+	MEM_INFLIGHT_START=$(peak_rss_kib)
 	for i in $(seq 0 $((FANOUT - 1))); do
 		create_webhook "/hang/$i" '["booking.created"]' 30 >/dev/null
 	done
 	rcv_reset
 	loadgen --conns 16 --count $((INFLIGHT / FANOUT)) --duration 60 >"$SDIR/loadgen.json"
-	local hung=0
-	for _ in $(seq 300); do
-		hung=$(rcv_stats | jq .hung_now)
-		[ "$hung" -ge "$INFLIGHT" ] && break
-		sleep 0.1
-	done
+	local hung
+	hung=$(wait_hung "$INFLIGHT" "$RURL/__stats")
 	sleep 1
 	MEM_INFLIGHT=$(peak_rss_kib)
 	MEM_INFLIGHT_N=$hung
-	MEM_INFLIGHT_START=$MEM_START
 	log "memory: $hung in flight, peak RSS $MEM_INFLIGHT KiB"
 	stop_serve
 }
@@ -353,15 +360,9 @@ memory_https() {
 		RURL=$turl create_webhook "/hang/$i" '["booking.created"]' 30 >/dev/null
 	done
 	loadgen --conns 16 --count $((TLS_INFLIGHT / FANOUT)) --duration 60 >"$SDIR/loadgen.json"
-	local hung=0
-	for _ in $(seq 600); do
-		hung=$(curl -sf --cacert "$t/ca.pem" "$turl/__stats" | jq .hung_now)
-		[ "${hung:-0}" -ge "$TLS_INFLIGHT" ] && break
-		sleep 0.1
-	done
+	MEM_TLS_N=$(wait_hung "$TLS_INFLIGHT" --cacert "$t/ca.pem" "$turl/__stats")
 	sleep 1
 	MEM_TLS=$(peak_rss_kib)
-	MEM_TLS_N=${hung:-0}
 	MEM_TLS_TRUST=$(sed -n 's/.*deliver trust .*store=\([a-z-]*\).*/\1/p' "$SDIR/serve.log" | head -1)
 	log "memory: $MEM_TLS_N HTTPS requests open, peak RSS $MEM_TLS KiB (at start $MEM_TLS_START; certificate store ${MEM_TLS_TRUST:-?})"
 	stop_serve

@@ -109,7 +109,6 @@ struct skw_engine {
 	char *node_id;
 	char *ca_file;
 	char *user_agent;
-	const char *cainfo; /* CURLOPT_CAINFO: NULL (libcurl's), ca_file or ca_path */
 	bool is_capath_off; /* CURLOPT_CAPATH NULL: one file, one shared store */
 	int ca_fd;	    /* the memory file of ca_path, or -1 */
 	char ca_path[32];   /* "/proc/self/fd/N": the bundle and ca_file together */

@@ -93,7 +93,6 @@ static int combine(struct skw_engine *e, const char *bundle)
 	if (rc)
 		return rc;
 	snprintf(e->ca_path, sizeof(e->ca_path), "/proc/self/fd/%d", e->ca_fd);
-	e->cainfo = e->ca_path;
 	return 0;
 }
 
@@ -104,7 +103,6 @@ void skw_engine_trust_init(struct skw_engine *e)
 	const char *extra = e->cfg.ca_file ? e->cfg.ca_file : "none";
 
 	e->ca_fd = -1;
-	e->cainfo = e->cfg.ca_file;
 	e->is_capath_off = false;
 	if (!bundle || access(bundle, R_OK)) {
 		skw_info("deliver trust bundle=%s dir=%s extra=%s store=per-connection",
@@ -130,10 +128,12 @@ void skw_engine_trust_free(struct skw_engine *e)
 
 CURLcode skw_engine_trust_apply(const struct skw_engine *e, CURL *h)
 {
+	/* the combined file, else --ca-file, else libcurl's default bundle */
+	const char *cainfo = e->ca_fd >= 0 ? e->ca_path : e->cfg.ca_file;
 	CURLcode cc = CURLE_OK;
 
-	if (e->cainfo)
-		cc = curl_easy_setopt(h, CURLOPT_CAINFO, e->cainfo);
+	if (cainfo)
+		cc = curl_easy_setopt(h, CURLOPT_CAINFO, cainfo);
 	if (!cc && e->is_capath_off)
 		cc = curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
 	return cc;
